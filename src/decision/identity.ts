@@ -1,0 +1,95 @@
+/**
+ * Client identity from URI SANs, the way Kuma's generated Envoy RBAC reads them:
+ * `spiffe://<mesh>/<service>` names a service, `kuma://<key>/<value>` a tag (the key is the text
+ * between `kuma://` and the last `/`). Any other URI is ignored.
+ */
+import { SERVICE_TAG } from '../policy/types.js';
+import type { Client, ClientIdentity, Destination } from './types.js';
+
+const SPIFFE = 'spiffe://';
+const KUMA = 'kuma://';
+
+export const NO_CLIENT: Client = Object.freeze({ kind: 'none' });
+
+export function invalidClient(reason: string): Client {
+  return { kind: 'invalid', reason };
+}
+
+/**
+ * Builds the identity carried by a set of URI SANs. SPIFFE IDs must agree on the trust domain;
+ * without any SPIFFE ID there is no mesh to check, so the SANs do not form an identity.
+ */
+export function clientFromUris(uris: readonly string[]): Client {
+  let mesh: string | undefined;
+  const tags = new Map<string, string[]>();
+  const add = (key: string, value: string): void => {
+    const values = tags.get(key);
+    if (values === undefined) tags.set(key, [value]);
+    else if (!values.includes(value)) values.push(value);
+  };
+  for (const uri of uris) {
+    if (uri.startsWith(SPIFFE)) {
+      const rest = uri.slice(SPIFFE.length);
+      const slash = rest.indexOf('/');
+      if (slash <= 0 || slash === rest.length - 1) return invalidClient(`malformed SPIFFE ID "${uri}"`);
+      const trustDomain = rest.slice(0, slash);
+      if (mesh !== undefined && mesh !== trustDomain) {
+        return invalidClient(`SPIFFE IDs name different meshes ("${mesh}" and "${trustDomain}")`);
+      }
+      mesh = trustDomain;
+      add(SERVICE_TAG, rest.slice(slash + 1));
+    } else if (uri.startsWith(KUMA)) {
+      const rest = uri.slice(KUMA.length);
+      const slash = rest.lastIndexOf('/');
+      if (slash <= 0 || slash === rest.length - 1) continue;
+      const key = rest.slice(0, slash);
+      // The service is proven by the SPIFFE ID only, exactly as Kuma's RBAC principals match it.
+      if (key === SERVICE_TAG) continue;
+      add(key, rest.slice(slash + 1));
+    }
+  }
+  if (mesh === undefined) return NO_CLIENT;
+  return { kind: 'identity', identity: makeIdentity(mesh, tags) };
+}
+
+/** `source.principal` fallback: a lone SPIFFE ID gives mesh + service. */
+export function clientFromPrincipal(principal: string): Client {
+  if (!principal.startsWith(SPIFFE)) return NO_CLIENT;
+  return clientFromUris([principal]);
+}
+
+export function makeIdentity(mesh: string, tags: ReadonlyMap<string, readonly string[]>): ClientIdentity {
+  let multiValued = false;
+  const keys = [...tags.keys()].sort();
+  let key = mesh;
+  for (const k of keys) {
+    const values = [...(tags.get(k) ?? [])].sort();
+    if (values.length > 1) multiValued = true;
+    key += `\n${k}=${values.join('\t')}`;
+  }
+  return { mesh, tags, multiValued, key };
+}
+
+/** A destination inbound; `tags` must hold `kuma.io/service`. */
+export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>): Destination {
+  let key = mesh;
+  for (const k of [...tags.keys()].sort()) key += `\n${k}=${tags.get(k)}`;
+  return { mesh, tags, key };
+}
+
+/**
+ * Parses the `k1=v1,k2=v2` tag form used by context extensions, gRPC metadata and the CLI.
+ * Returns undefined when the text is not of that form (an empty pair, a missing `=`, a repeated key).
+ */
+export function parseTagList(text: string): Map<string, string> | undefined {
+  const tags = new Map<string, string>();
+  if (text === '') return tags;
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1) return undefined;
+    const key = pair.slice(0, eq);
+    if (tags.has(key)) return undefined;
+    tags.set(key, pair.slice(eq + 1));
+  }
+  return tags;
+}

@@ -1,0 +1,57 @@
+/**
+ * The vocabulary of the hot path: who calls (client identity), what is called (destination),
+ * and what was decided. Built by the Envoy-facing edge or the CLI, consumed by decide().
+ */
+import type { Action } from '../policy/types.js';
+
+export const VIAS = [
+  'rule',
+  'no-matching-from',
+  'no-policy',
+  'mtls-disabled',
+  'permissive-plaintext',
+  'no-identity',
+  'mesh-mismatch',
+  'invalid-identity',
+  'no-destination',
+] as const;
+export type Via = (typeof VIAS)[number];
+
+/** A verified workload identity read from a certificate's URI SANs or a SPIFFE principal. */
+export interface ClientIdentity {
+  /** SPIFFE trust domain, which Kuma sets to the mesh name. */
+  readonly mesh: string;
+  /** Tag key → distinct values, in the order first seen; `kuma.io/service` comes from SPIFFE IDs only. */
+  readonly tags: ReadonlyMap<string, readonly string[]>;
+  /** True when some key carries two or more values (a proxy with several inbounds). */
+  readonly multiValued: boolean;
+  /** Canonical text of mesh + sorted tags: equal identities have equal keys. */
+  readonly key: string;
+}
+
+export type Client =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'identity'; readonly identity: ClientIdentity };
+
+/** The inbound being called. */
+export interface Destination {
+  readonly mesh: string;
+  /** Inbound tags; always holds `kuma.io/service`. */
+  readonly tags: ReadonlyMap<string, string>;
+  /** Canonical text of mesh + sorted tags. */
+  readonly key: string;
+}
+
+export interface DecidedBy {
+  readonly policy: string;
+  readonly fromIndex: number;
+}
+
+export interface Decision {
+  readonly action: Action;
+  readonly via: Via;
+  readonly decidedBy: DecidedBy | null;
+  /** Names of the selected policies, least specific first (the order their from lists are joined). */
+  readonly policies: readonly string[];
+}

@@ -1,0 +1,131 @@
+/**
+ * The validated, typed form of everything users write: what the loader produces and the
+ * compiler consumes. Nothing here knows about YAML; nothing here is read on the hot path.
+ */
+
+export const TARGET_REF_KINDS = ['Mesh', 'MeshSubset', 'MeshService', 'MeshServiceSubset'] as const;
+export type TargetRefKind = (typeof TARGET_REF_KINDS)[number];
+
+export const ACTIONS = ['Allow', 'Deny', 'AllowWithShadowDeny'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export type ProxyType = 'Sidecar' | 'Gateway';
+
+/** Where a resource (or one of its fields) was written. Lines and columns start at 1. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface TargetRef {
+  readonly kind: TargetRefKind;
+  /** MeshService / MeshServiceSubset only. */
+  readonly name?: string;
+  /** MeshSubset / MeshServiceSubset only. */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Top-level Mesh / MeshSubset only; empty or absent means every proxy type. */
+  readonly proxyTypes?: readonly ProxyType[];
+}
+
+export interface FromEntry {
+  readonly targetRef: TargetRef;
+  readonly action: Action;
+}
+
+export type ResourceForm = 'universal' | 'kubernetes';
+
+interface ResourceBase {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly form: ResourceForm;
+  /** Position of the document's first node. */
+  readonly source: SourceLocation;
+}
+
+export interface MeshTrafficPermission extends ResourceBase {
+  readonly type: 'MeshTrafficPermission';
+  readonly mesh: string;
+  /** Omitted spec.targetRef is stored as {kind: Mesh}. */
+  readonly targetRef: TargetRef;
+  readonly from: readonly FromEntry[];
+}
+
+export type MtlsMode = 'disabled' | 'strict' | 'permissive';
+
+export interface MeshResource extends ResourceBase {
+  readonly type: 'Mesh';
+  readonly mtls: MtlsMode;
+}
+
+export const ACCESS_KINDS = ['CREATE', 'UPDATE', 'DELETE', 'GENERATE_USER_TOKEN'] as const;
+export type AccessKind = (typeof ACCESS_KINDS)[number];
+
+/** A `when` qualifier of an AccessRole rule (targetRef-style policies only). */
+export interface AccessQualifier {
+  readonly targetRef?: AccessTargetRef;
+  readonly from?: { readonly targetRef?: AccessTargetRef };
+  readonly to?: { readonly targetRef?: AccessTargetRef };
+}
+
+/** RBAC compares targetRefs by kind, name and tags only; kinds are not restricted to MTP's. */
+export interface AccessTargetRef {
+  readonly kind: string;
+  readonly name?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface AccessRule {
+  readonly types: readonly string[];
+  readonly names: readonly string[];
+  /** Absent or '*' means any mesh. */
+  readonly mesh?: string;
+  readonly access: readonly AccessKind[];
+  readonly when: readonly AccessQualifier[];
+}
+
+export interface AccessRole extends ResourceBase {
+  readonly type: 'AccessRole';
+  readonly rules: readonly AccessRule[];
+}
+
+export interface AccessSubject {
+  readonly type: 'User' | 'Group';
+  readonly name: string;
+}
+
+export interface AccessRoleBinding extends ResourceBase {
+  readonly type: 'AccessRoleBinding';
+  readonly subjects: readonly AccessSubject[];
+  readonly roles: readonly string[];
+}
+
+export type Resource = MeshTrafficPermission | MeshResource | AccessRole | AccessRoleBinding;
+export type ResourceType = Resource['type'];
+
+/** Everything one successful load produced. */
+export interface PolicySet {
+  readonly policies: readonly MeshTrafficPermission[];
+  readonly meshes: readonly MeshResource[];
+  readonly accessRoles: readonly AccessRole[];
+  readonly accessRoleBindings: readonly AccessRoleBinding[];
+  /** Non-fatal findings (unknown spec fields, deprecations), already formatted like errors. */
+  readonly warnings: readonly PolicyIssue[];
+}
+
+/** One violation or warning, printed as `FILE:LINE:COL: FIELD_PATH: MESSAGE`. */
+export interface PolicyIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** Rooted at the resource: `spec.from[0].default.action`, `labels["kuma.io/origin"]`, `name`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export const SERVICE_TAG = 'kuma.io/service';
+export const ORIGIN_LABEL = 'kuma.io/origin';
+export const DISPLAY_NAME_LABEL = 'kuma.io/display-name';
+export const EFFECT_LABEL = 'kuma.io/effect';
+export const MESH_LABEL = 'kuma.io/mesh';
+export const DEFAULT_MESH = 'default';
