@@ -1,0 +1,146 @@
+/**
+ * Randomized agreement checks: the compiled table against (1) a direct "last covering entry"
+ * evaluation for single-valued clients and (2) a naive model of Kuma's rule builder for any client.
+ */
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../src/decision/decide.js';
+import { clientFromUris, makeDestination } from '../../src/decision/identity.js';
+import { compilePolicySet } from '../../src/policy/compile.js';
+import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
+import { type ReferenceClient, referenceDecision } from '../support/kuma-reference.js';
+import { mtp, policySet } from '../support/policies.js';
+
+/** Small deterministic PRNG (mulberry32) so a failure names a reproducible seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SERVICES = ['a', 'b', 'c'];
+const KEYS = ['zone', 'env'];
+const VALUES = ['x', 'y'];
+const ACTIONS: Action[] = ['Allow', 'Deny', 'AllowWithShadowDeny'];
+
+function pick<T>(r: () => number, list: readonly T[]): T {
+  return list[Math.floor(r() * list.length)] as T;
+}
+
+function randomTags(r: () => number): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const key of KEYS) if (r() < 0.5) tags[key] = pick(r, VALUES);
+  if (Object.keys(tags).length === 0) tags[pick(r, KEYS)] = pick(r, VALUES);
+  return tags;
+}
+
+function randomRef(r: () => number, topLevel: boolean): TargetRef {
+  const kind = pick(r, ['Mesh', 'MeshSubset', 'MeshService', 'MeshServiceSubset'] as const);
+  switch (kind) {
+    case 'Mesh':
+      return topLevel && r() < 0.1 ? { kind, proxyTypes: ['Gateway'] } : { kind };
+    case 'MeshSubset':
+      return { kind, tags: r() < 0.3 ? { 'kuma.io/service': pick(r, SERVICES) } : randomTags(r) };
+    case 'MeshService':
+      return { kind, name: pick(r, SERVICES) };
+    case 'MeshServiceSubset':
+      return { kind, name: pick(r, SERVICES), tags: randomTags(r) };
+  }
+}
+
+function randomPolicies(r: () => number): MeshTrafficPermission[] {
+  const count = 1 + Math.floor(r() * 4);
+  const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
+  return Array.from({ length: count }, (_, i) => {
+    const from = Array.from(
+      { length: 1 + Math.floor(r() * 4) },
+      () => [randomRef(r, false), pick(r, ACTIONS)] as const,
+    );
+    const labels: Record<string, string> = {};
+    if (r() < 0.2) labels['kuma.io/origin'] = pick(r, ['global', 'zone']);
+    return mtp(names[i] as string, randomRef(r, true), from, { labels });
+  });
+}
+
+function randomClient(r: () => number, multi: boolean): ReferenceClient {
+  const tags: Record<string, string[]> = {};
+  const count = multi ? 1 + Math.floor(r() * 2) : 1;
+  tags['kuma.io/service'] = [...new Set(Array.from({ length: count }, () => pick(r, SERVICES)))];
+  for (const key of KEYS) {
+    if (r() < 0.3) continue;
+    const n = multi ? 1 + Math.floor(r() * 2) : 1;
+    tags[key] = [...new Set(Array.from({ length: n }, () => pick(r, VALUES)))];
+  }
+  return { mesh: 'default', tags };
+}
+
+function toUris(c: ReferenceClient): string[] {
+  return Object.entries(c.tags).flatMap(([k, vs]) =>
+    vs.map((v) => (k === 'kuma.io/service' ? `spiffe://${c.mesh}/${v}` : `kuma://${k}/${v}`)),
+  );
+}
+
+function lastCovering(policies: MeshTrafficPermission[], names: readonly string[], c: ReferenceClient) {
+  const entries = names.flatMap((name) => {
+    const p = policies.find((x) => x.name === name) as MeshTrafficPermission;
+    return p.from.map((f, fromIndex) => ({ policy: name, fromIndex, ...f }));
+  });
+  const has = (k: string, v: string) => c.tags[k]?.[0] === v;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e === undefined) continue;
+    const ref = e.targetRef;
+    const ok =
+      (ref.name === undefined || has('kuma.io/service', ref.name)) &&
+      Object.entries(ref.tags ?? {}).every(([k, v]) => has(k, v));
+    if (ok) return { action: e.action, decidedBy: { policy: e.policy, fromIndex: e.fromIndex } };
+  }
+  return { action: 'Deny', decidedBy: null };
+}
+
+describe('compiled table vs direct evaluation', () => {
+  it('agrees with "last covering entry" for single-valued clients (5000 random cases)', () => {
+    const r = rng(20261122);
+    for (let n = 0; n < 5000; n++) {
+      const policies = randomPolicies(r);
+      const inbound = { 'kuma.io/service': pick(r, SERVICES), ...randomTags(r) };
+      const c = randomClient(r, false);
+      const decision = decide(
+        compilePolicySet(policySet(policies)),
+        makeDestination('default', new Map(Object.entries(inbound))),
+        clientFromUris(toUris(c)),
+      );
+      const expected = decision.policies.length === 0 ? null : lastCovering(policies, decision.policies, c);
+      const got = { action: decision.action, decidedBy: decision.decidedBy };
+      const want = expected ?? { action: 'Deny', decidedBy: null };
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        expect(got, `case ${n}: ${JSON.stringify({ policies, inbound, c })}`).toEqual(want);
+      }
+    }
+  });
+
+  it.each([
+    ['single-valued', false],
+    ['multi-valued', true],
+  ])('agrees with a naive model of Kuma for %s clients (5000 random cases)', (_name, multi) => {
+    const r = rng(multi ? 7 : 11);
+    for (let n = 0; n < 5000; n++) {
+      const policies = randomPolicies(r);
+      const inbound = { 'kuma.io/service': pick(r, SERVICES), ...randomTags(r) };
+      const c = randomClient(r, multi);
+      const decision = decide(
+        compilePolicySet(policySet(policies)),
+        makeDestination('default', new Map(Object.entries(inbound))),
+        clientFromUris(toUris(c)),
+      );
+      const expected = referenceDecision(policies, inbound, c);
+      const got = decision.via === 'no-policy' ? 'no-policy' : decision.action;
+      if (got !== expected)
+        expect(got, `case ${n}: ${JSON.stringify({ policies, inbound, c })}`).toBe(expected);
+    }
+  });
+});

@@ -1,0 +1,71 @@
+/** Builders for typed policies, so engine tests do not depend on the YAML loader. */
+import { clientFromUris, makeDestination } from '../../src/decision/identity.js';
+import type { Client, Destination } from '../../src/decision/types.js';
+import type {
+  Action,
+  MeshResource,
+  MeshTrafficPermission,
+  MtlsMode,
+  PolicySet,
+  TargetRef,
+} from '../../src/policy/types.js';
+
+const SOURCE = { file: 'test.yaml', line: 1, col: 1 };
+
+export const mesh = (): TargetRef => ({ kind: 'Mesh' });
+export const subset = (tags: Record<string, string>): TargetRef => ({ kind: 'MeshSubset', tags });
+export const service = (name: string): TargetRef => ({ kind: 'MeshService', name });
+export const serviceSubset = (name: string, tags: Record<string, string>): TargetRef => ({
+  kind: 'MeshServiceSubset',
+  name,
+  tags,
+});
+
+export function mtp(
+  name: string,
+  targetRef: TargetRef,
+  from: readonly (readonly [TargetRef, Action])[],
+  options: { mesh?: string; labels?: Record<string, string> } = {},
+): MeshTrafficPermission {
+  return {
+    type: 'MeshTrafficPermission',
+    name,
+    mesh: options.mesh ?? 'default',
+    labels: options.labels ?? {},
+    form: 'universal',
+    source: SOURCE,
+    targetRef,
+    from: from.map(([ref, action]) => ({ targetRef: ref, action })),
+  };
+}
+
+export function meshDoc(name: string, mtls: MtlsMode): MeshResource {
+  return { type: 'Mesh', name, mtls, labels: {}, form: 'universal', source: SOURCE };
+}
+
+export function policySet(
+  policies: readonly MeshTrafficPermission[],
+  meshes: readonly MeshResource[] = [],
+): PolicySet {
+  return { policies, meshes, accessRoles: [], accessRoleBindings: [], warnings: [] };
+}
+
+/** A destination inbound from `k=v` pairs; kuma.io/service first. */
+export function dest(service: string, tags: Record<string, string> = {}, meshName = 'default'): Destination {
+  return makeDestination(meshName, new Map([['kuma.io/service', service], ...Object.entries(tags)]));
+}
+
+/** A client as its certificate's URI SANs would read: services → spiffe IDs, tags → kuma:// URIs. */
+export function client(
+  services: string | readonly string[],
+  tags: Record<string, string | readonly string[]> = {},
+  meshName = 'default',
+): Client {
+  const uris: string[] = [];
+  for (const s of typeof services === 'string' ? [services] : services)
+    uris.push(`spiffe://${meshName}/${s}`);
+  for (const [key, value] of Object.entries(tags)) {
+    for (const v of typeof value === 'string' ? [value] : value) uris.push(`kuma://${key}/${v}`);
+  }
+  return clientFromUris(uris);
+}
