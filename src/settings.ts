@@ -1,0 +1,379 @@
+/**
+ * Every `serve` flag, read once into one typed, validated, frozen Settings object. Each flag is a
+ * row of FLAGS: its name, env form (`MTP_AUTHZ_<FLAG_IN_SNAKE_CAPS>`), default and help text, so
+ * the help screen and the README table are generated from the same place. Flags win over env.
+ */
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export type GrpcListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
+export interface TcpAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const ACCESS_TYPES = ['rbac', 'static'] as const;
+export type AccessType = (typeof ACCESS_TYPES)[number];
+
+export interface Settings {
+  readonly policies: readonly string[];
+  readonly grpcAddress: GrpcListenAddress;
+  readonly httpAddress: TcpAddress;
+  readonly grpcTlsCert: string | undefined;
+  readonly grpcTlsKey: string | undefined;
+  readonly grpcTlsClientCa: string | undefined;
+  readonly maxRequestBytes: number;
+  readonly maxPolicyFileBytes: number;
+  readonly shutdownGraceMs: number;
+  readonly resyncIntervalMs: number;
+  readonly decisionCacheSize: number;
+  readonly identityCacheSize: number;
+  readonly logAllowed: boolean;
+  readonly logLevel: LogLevel;
+  readonly workers: number;
+  readonly adminStateDir: string | undefined;
+  readonly tokenSigningKey: string | undefined;
+  readonly adminLocalhostIsAdmin: boolean;
+  readonly accessType: AccessType;
+}
+
+/** A value that failed to parse; the message names what was expected. */
+class BadValue extends Error {}
+
+type Kind = 'string' | 'list' | 'boolean';
+
+export interface FlagSpec {
+  /** Without the leading dashes. */
+  readonly flag: string;
+  readonly env: string;
+  readonly key: keyof Settings;
+  readonly kind: Kind;
+  /** The default as a user would type it; undefined when there is none. */
+  readonly defaultText: string | undefined;
+  readonly help: string;
+  /** Text → value; throws BadValue. */
+  readonly parse: (text: string) => unknown;
+}
+
+const envName = (flag: string): string => `MTP_AUTHZ_${flag.toUpperCase().replaceAll('-', '_')}`;
+
+/** One row: `parse` turns one text (one item, for a list) into the value; it throws BadValue. */
+function spec<K extends keyof Settings>(
+  flag: string,
+  key: K,
+  row: {
+    kind?: Kind;
+    default?: string;
+    help: string;
+    parse: (text: string) => Settings[K] extends readonly (infer T)[] ? T : Settings[K];
+  },
+): FlagSpec {
+  return {
+    flag,
+    env: envName(flag),
+    key,
+    kind: row.kind ?? 'string',
+    defaultText: row.default,
+    help: row.help,
+    parse: row.parse,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers
+
+const nonEmpty = (text: string): string => {
+  if (text === '') throw new BadValue('must not be empty');
+  return text;
+};
+
+function integer(text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text)) throw new BadValue(`invalid number "${text}" (use a whole number)`);
+  const value = Number(text);
+  if (value < min || value > max) throw new BadValue(`must be between ${min} and ${max}, got ${text}`);
+  return value;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+export function parseByteSize(text: string): number {
+  const match = /^(\d+)(B|KiB|MiB|GiB)?$/.exec(text);
+  if (match === null)
+    throw new BadValue(`invalid size "${text}" (use bytes or a unit: 1048576, 512KiB, 1MiB)`);
+  const value = Number(match[1]) * (SIZE_UNITS[match[2] ?? ''] ?? 1);
+  if (value < 1 || !Number.isSafeInteger(value)) throw new BadValue(`size out of range: "${text}"`);
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `500ms`, `30s`, `15m`, `24h`, or a sequence such as `1h30m`; → milliseconds. */
+export function parseDuration(text: string): number {
+  if (!/^(\d+(ms|s|m|h))+$/.test(text)) {
+    throw new BadValue(`invalid duration "${text}" (use e.g. 500ms, 30s, 15m, 24h)`);
+  }
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    total += Number(amount) * (DURATION_UNITS[unit as string] ?? 0);
+  }
+  if (!Number.isSafeInteger(total)) throw new BadValue(`duration out of range: "${text}"`);
+  return total;
+}
+
+const TRUE_WORDS: ReadonlySet<string> = new Set(['true', '1', 'yes']);
+const FALSE_WORDS: ReadonlySet<string> = new Set(['false', '0', 'no']);
+
+export function parseBoolean(text: string): boolean {
+  const word = text.toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new BadValue(`invalid boolean "${text}" (use true, 1, yes, false, 0 or no)`);
+}
+
+function choice<T extends string>(choices: readonly T[]): (text: string) => T {
+  return (text) => {
+    if (!(choices as readonly string[]).includes(text)) {
+      throw new BadValue(`invalid value "${text}" (use one of ${choices.join(', ')})`);
+    }
+    return text as T;
+  };
+}
+
+export function parseTcpAddress(text: string): TcpAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  if (match === null)
+    throw new BadValue(`invalid address "${text}" (use HOST:PORT, e.g. 0.0.0.0:9191 or [::]:9191)`);
+  const port = Number(match[3]);
+  if (port > 65535) throw new BadValue(`invalid port in "${text}" (0-65535; 0 picks a free port)`);
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+export function parseGrpcAddress(text: string): GrpcListenAddress {
+  if (text.startsWith('unix:')) {
+    const path = text.startsWith('unix://') ? text.slice('unix://'.length) : text.slice('unix:'.length);
+    if (path === '') throw new BadValue(`invalid address "${text}" (use unix:///path/to.sock)`);
+    return { kind: 'unix', path };
+  }
+  return { kind: 'tcp', ...parseTcpAddress(text) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+export const FLAGS: readonly FlagSpec[] = [
+  spec('policies', 'policies', {
+    kind: 'list',
+    parse: nonEmpty,
+    help: 'Policy file or directory (read recursively: *.yaml, *.yml, *.json); repeatable. Env: a comma-separated list.',
+  }),
+  spec('grpc-address', 'grpcAddress', {
+    default: '0.0.0.0:9191',
+    parse: parseGrpcAddress,
+    help: 'gRPC listen address (ext_authz Check and grpc.health.v1): HOST:PORT, or unix:///path.sock.',
+  }),
+  spec('http-address', 'httpAddress', {
+    default: '0.0.0.0:9192',
+    parse: parseTcpAddress,
+    help: 'HTTP listen address (health, readiness, metrics, admin API): HOST:PORT.',
+  }),
+  spec('grpc-tls-cert', 'grpcTlsCert', {
+    parse: nonEmpty,
+    help: 'PEM certificate chain for a TLS gRPC listener.',
+  }),
+  spec('grpc-tls-key', 'grpcTlsKey', {
+    parse: nonEmpty,
+    help: 'PEM private key for a TLS gRPC listener.',
+  }),
+  spec('grpc-tls-client-ca', 'grpcTlsClientCa', {
+    parse: nonEmpty,
+    help: 'PEM CA bundle; when set, only clients with a certificate issued by it may call.',
+  }),
+  spec('max-request-bytes', 'maxRequestBytes', {
+    default: '1MiB',
+    parse: parseByteSize,
+    help: 'Largest CheckRequest accepted; larger ones are refused (RESOURCE_EXHAUSTED).',
+  }),
+  spec('max-policy-file-bytes', 'maxPolicyFileBytes', {
+    default: '4MiB',
+    parse: parseByteSize,
+    help: 'Largest policy file read; a larger file is a policy error.',
+  }),
+  spec('shutdown-grace', 'shutdownGraceMs', {
+    default: '10s',
+    parse: parseDuration,
+    help: 'On SIGTERM/SIGINT, how long in-flight calls may take before they are cut.',
+  }),
+  spec('resync-interval', 'resyncIntervalMs', {
+    default: '30s',
+    parse: parseDuration,
+    help: 'How often policy files are re-read even without a change notification (0s: never).',
+  }),
+  spec('decision-cache-size', 'decisionCacheSize', {
+    default: '100000',
+    parse: (text) => integer(text, 0),
+    help: 'Entries of the decision cache (0 disables it).',
+  }),
+  spec('identity-cache-size', 'identityCacheSize', {
+    default: '10000',
+    parse: (text) => integer(text, 0),
+    help: 'Entries of the certificate → identity cache (0 disables it).',
+  }),
+  spec('log-allowed', 'logAllowed', {
+    kind: 'boolean',
+    default: 'false',
+    parse: parseBoolean,
+    help: 'Also write allowed requests to the decision log.',
+  }),
+  spec('log-level', 'logLevel', {
+    default: 'info',
+    parse: choice(LOG_LEVELS),
+    help: `Operational log level: ${LOG_LEVELS.join(', ')}.`,
+  }),
+  spec('workers', 'workers', {
+    default: '1',
+    parse: (text) => integer(text, 1, 256),
+    help: 'Processes serving gRPC calls (node:cluster when above 1).',
+  }),
+  spec('admin-state-dir', 'adminStateDir', {
+    parse: nonEmpty,
+    help: 'Directory where the admin API stores resources; enables admin writes and is loaded as a policy path.',
+  }),
+  spec('token-signing-key', 'tokenSigningKey', {
+    parse: nonEmpty,
+    help: 'Key file for user tokens: a PEM Ed25519 private key, or a secret of at least 32 bytes (HS256).',
+  }),
+  spec('admin-localhost-is-admin', 'adminLocalhostIsAdmin', {
+    kind: 'boolean',
+    default: 'true',
+    parse: parseBoolean,
+    help: 'Treat token-less admin requests from loopback as user mesh-system:admin.',
+  }),
+  spec('access-type', 'accessType', {
+    default: 'rbac',
+    parse: choice(ACCESS_TYPES),
+    help: 'Admin authorization: rbac (AccessRoles and bindings) or static (only group mesh-system:admin may write).',
+  }),
+];
+
+const BY_FLAG: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((s) => [s.flag, s]));
+
+// ---------------------------------------------------------------------------------------------
+// Reading argv + env
+
+export type SettingsResult =
+  | { readonly kind: 'settings'; readonly settings: Settings }
+  | { readonly kind: 'help'; readonly text: string }
+  | { readonly kind: 'error'; readonly message: string };
+
+type Raw = Map<FlagSpec, string[]>;
+
+function readArgv(argv: readonly string[]): Raw | 'help' {
+  const raw: Raw = new Map();
+  const set = (s: FlagSpec, value: string): void => {
+    if (s.kind === 'list') raw.set(s, [...(raw.get(s) ?? []), value]);
+    else raw.set(s, [value]);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (!arg.startsWith('--') || arg === '--') throw new BadValue(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    const s = BY_FLAG.get(name);
+    if (s === undefined) {
+      const negated = name.startsWith('no-') ? BY_FLAG.get(name.slice(3)) : undefined;
+      if (negated?.kind === 'boolean' && inline === undefined) {
+        set(negated, 'false');
+        continue;
+      }
+      throw new BadValue(`unknown flag --${name}`);
+    }
+    if (s.kind === 'boolean') {
+      set(s, inline ?? 'true');
+      continue;
+    }
+    if (inline !== undefined) {
+      set(s, inline);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === undefined) throw new BadValue(`flag --${name} needs a value`);
+    set(s, next);
+    i++;
+  }
+  return raw;
+}
+
+function parseTexts(s: FlagSpec, texts: readonly string[], source: string): unknown {
+  try {
+    return s.kind === 'list' ? texts.map((t) => s.parse(t)) : s.parse(texts[texts.length - 1] as string);
+  } catch (error) {
+    if (error instanceof BadValue) throw new BadValue(`${source}: ${error.message}`);
+    throw error;
+  }
+}
+
+function crossCheck(settings: Settings): void {
+  if ((settings.grpcTlsCert === undefined) !== (settings.grpcTlsKey === undefined)) {
+    throw new BadValue('--grpc-tls-cert and --grpc-tls-key must be given together');
+  }
+  if (settings.grpcTlsClientCa !== undefined && settings.grpcTlsCert === undefined) {
+    throw new BadValue('--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key');
+  }
+  if (settings.policies.length === 0 && settings.adminStateDir === undefined) {
+    throw new BadValue('no policies: give --policies PATH (or --admin-state-dir DIR)');
+  }
+}
+
+/** Reads the serve flags from argv, then env for every flag argv did not give. */
+export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): SettingsResult {
+  try {
+    const raw = readArgv(argv);
+    if (raw === 'help') return { kind: 'help', text: settingsHelp() };
+    const values: Record<string, unknown> = {};
+    for (const s of FLAGS) {
+      const fromArgv = raw.get(s);
+      const fromEnv = env[s.env];
+      if (fromArgv !== undefined) values[s.key] = parseTexts(s, fromArgv, `--${s.flag}`);
+      else if (fromEnv !== undefined && fromEnv !== '') {
+        const texts = s.kind === 'list' ? fromEnv.split(',').filter((t) => t !== '') : [fromEnv];
+        values[s.key] = parseTexts(s, texts, s.env);
+      } else if (s.defaultText !== undefined) values[s.key] = parseTexts(s, [s.defaultText], `--${s.flag}`);
+      else values[s.key] = s.kind === 'list' ? [] : undefined;
+    }
+    const settings = values as unknown as Settings;
+    crossCheck(settings);
+    Object.freeze(settings.policies);
+    return { kind: 'settings', settings: Object.freeze(settings) };
+  } catch (error) {
+    if (error instanceof BadValue) return { kind: 'error', message: error.message };
+    throw error;
+  }
+}
+
+function flagLabel(s: FlagSpec): string {
+  if (s.kind === 'boolean') return `--[no-]${s.flag}`;
+  return `--${s.flag} ${s.key === 'policies' ? 'PATH' : 'VALUE'}`;
+}
+
+/** The `serve --help` screen. */
+export function settingsHelp(): string {
+  const lines = ['Usage: mtp-authz serve [flags]', '', 'Flags (env form in brackets; flags win over env):'];
+  for (const s of FLAGS) {
+    const def = s.defaultText === undefined ? '' : ` (default ${s.defaultText})`;
+    lines.push(`  ${flagLabel(s)}  [${s.env}]`, `      ${s.help}${def}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The README's flag table, in Markdown. */
+export function settingsMarkdownTable(): string {
+  const rows = FLAGS.map(
+    (s) =>
+      `| \`--${s.flag}\` | \`${s.env}\` | ${s.defaultText === undefined ? '—' : `\`${s.defaultText}\``} | ${s.help} |`,
+  );
+  return ['| flag | env | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
