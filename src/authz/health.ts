@@ -1,0 +1,111 @@
+/**
+ * grpc.health.v1.Health: `""` and the Authorization service are SERVING while a policy set is
+ * loaded and the service is not draining. Check answers NOT_FOUND for any other service; Watch
+ * answers SERVICE_UNKNOWN for it, as the protocol says, and streams every change.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ServiceState } from '../state.js';
+import {
+  decodeHealthCheckRequest,
+  encodeHealthCheckResponse,
+  HEALTH_SERVING_STATUS,
+  type HealthServingStatus,
+  MalformedMessageError,
+} from './codec.js';
+
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+const KNOWN_SERVICES: ReadonlySet<string> = new Set(['', AUTHORIZATION_SERVICE]);
+
+const passthrough = (bytes: Buffer): Buffer => bytes;
+
+export const healthServiceDefinition = {
+  Check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  },
+  Watch: {
+    path: '/grpc.health.v1.Health/Watch',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  },
+} satisfies grpc.ServiceDefinition;
+
+function statusOf(state: ServiceState, service: string): HealthServingStatus {
+  if (!KNOWN_SERVICES.has(service)) return HEALTH_SERVING_STATUS.SERVICE_UNKNOWN;
+  return state.ready ? HEALTH_SERVING_STATUS.SERVING : HEALTH_SERVING_STATUS.NOT_SERVING;
+}
+
+export interface HealthService {
+  readonly implementation: grpc.UntypedServiceImplementation;
+  /** Sends the final status to every watcher and ends their streams (they would hold shutdown). */
+  endWatches(): void;
+}
+
+export function createHealthService(state: ServiceState): HealthService {
+  const watches = new Set<() => void>();
+
+  const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    let service: string;
+    try {
+      service = decodeHealthCheckRequest(call.request);
+    } catch (error) {
+      if (!(error instanceof MalformedMessageError)) throw error;
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' });
+      return;
+    }
+    const status = statusOf(state, service);
+    if (status === HEALTH_SERVING_STATUS.SERVICE_UNKNOWN) {
+      callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service}"` });
+      return;
+    }
+    callback(null, encodeHealthCheckResponse(status));
+  };
+
+  const watch: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
+    let service: string;
+    try {
+      service = decodeHealthCheckRequest(call.request);
+    } catch (error) {
+      if (!(error instanceof MalformedMessageError)) throw error;
+      call.destroy(
+        Object.assign(new Error('malformed HealthCheckRequest'), { code: grpc.status.INVALID_ARGUMENT }),
+      );
+      return;
+    }
+    let last = statusOf(state, service);
+    call.write(encodeHealthCheckResponse(last));
+    const unsubscribe = state.subscribe(() => {
+      const next = statusOf(state, service);
+      if (next === last) return;
+      last = next;
+      call.write(encodeHealthCheckResponse(next));
+    });
+    const finish = (): void => {
+      unsubscribe();
+      watches.delete(finish);
+    };
+    const end = (): void => {
+      finish();
+      call.end();
+    };
+    watches.add(end);
+    call.on('cancelled', finish);
+    call.on('error', finish);
+  };
+
+  return {
+    implementation: { Check: check, Watch: watch },
+    endWatches() {
+      for (const end of [...watches]) end();
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The gRPC listener: Envoy's Authorization/Check on its real method path plus grpc.health.v1,
+ * over TCP or a Unix socket, optionally TLS with client-certificate verification. Messages pass
+ * through grpc-js as raw bytes; codec.ts does all the protobuf work.
+ */
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log.js';
+import type { GrpcListenAddress } from '../settings.js';
+import type { ServiceState } from '../state.js';
+import { createCheckHandler } from './check.js';
+import { encodeCheckResponse } from './codec.js';
+import { createHealthService, healthServiceDefinition } from './health.js';
+import type { CertificateReader } from './request.js';
+import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } from './response.js';
+
+export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
+export const DESTINATION_TAGS_METADATA = 'x-mtp-destination-tags';
+
+const passthrough = (bytes: Buffer): Buffer => bytes;
+
+export const authorizationServiceDefinition = {
+  Check: {
+    path: CHECK_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** Answered when the handler itself fails: a denial, so that Envoy never fails open on our bug. */
+const INTERNAL_ERROR_DENIAL = encodeCheckResponse({
+  code: GRPC_PERMISSION_DENIED,
+  denied: { httpStatus: DENIED_HTTP_STATUS, body: DENIED_BODY },
+  metadata: [[METADATA.enforcedResult, 'denied']],
+});
+
+export interface GrpcTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  /** When set, only clients with a certificate issued by this CA may connect. */
+  readonly clientCa?: string;
+}
+
+export interface GrpcServerOptions {
+  readonly address: GrpcListenAddress;
+  readonly tls?: GrpcTlsFiles;
+  readonly maxRequestBytes: number;
+  readonly readCertificate: CertificateReader;
+  readonly log: Logger;
+}
+
+export interface GrpcService {
+  /** What clients dial: `host:port` with the bound port, or `unix:///path`. */
+  readonly target: string;
+  /** The bound TCP port (undefined for a Unix socket). */
+  readonly port: number | undefined;
+  /**
+   * Stops accepting connections, ends health watches, lets in-flight calls finish and closes,
+   * forcing the remaining calls closed after `graceMs`. Resolves once the server is closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Closes every connection now, cutting calls in flight. */
+  forceClose(): void;
+}
+
+function credentialsOf(tls: GrpcTlsFiles | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  const keyCertPair = { private_key: readFileSync(tls.key), cert_chain: readFileSync(tls.cert) };
+  const clientCa = tls.clientCa === undefined ? null : readFileSync(tls.clientCa);
+  return grpc.ServerCredentials.createSsl(clientCa, [keyCertPair], clientCa !== null);
+}
+
+/** A socket file left behind by a previous run would make the bind fail; anything else is kept. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Nothing there: nothing to remove.
+  }
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
+  const { log } = options;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxRequestBytes });
+  const handler = createCheckHandler(state, options.readCertificate);
+  const health = createHealthService(state);
+
+  const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    const tags = call.metadata.get(DESTINATION_TAGS_METADATA)[0];
+    try {
+      const outcome = handler.check(call.request, typeof tags === 'string' ? tags : undefined);
+      if (outcome.ok) callback(null, outcome.response);
+      else if (outcome.code === 'malformed')
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: outcome.message });
+      else callback({ code: grpc.status.UNAVAILABLE, details: outcome.message });
+    } catch (error) {
+      log.error({ err: error }, 'check failed; answering a denial');
+      callback(null, INTERNAL_ERROR_DENIAL);
+    }
+  };
+
+  server.addService(authorizationServiceDefinition, { Check: check });
+  server.addService(healthServiceDefinition, health.implementation);
+
+  const { address } = options;
+  const credentials = credentialsOf(options.tls);
+  let target: string;
+  let port: number | undefined;
+  if (address.kind === 'unix') {
+    removeStaleSocket(address.path);
+    await bind(server, `unix://${address.path}`, credentials);
+    target = `unix://${address.path}`;
+  } else {
+    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+    port = await bind(server, `${host}:${address.port}`, credentials);
+    target = `${host}:${port}`;
+  }
+
+  return {
+    target,
+    port,
+    shutdown(graceMs) {
+      health.endWatches();
+      return new Promise((resolve) => {
+        const force = setTimeout(() => {
+          log.warn({ graceMs }, 'shutdown grace elapsed; closing the remaining calls');
+          server.forceShutdown();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+    forceClose() {
+      health.endWatches();
+      server.forceShutdown();
+    },
+  };
+}
