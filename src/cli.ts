@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+/**
+ * mtp-authz serve | validate | explain — the command line of SPEC §4.
+ * Exit codes: 0 success, 1 invalid policies (or a failed serve), 2 bad usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { clientFromCertificate } from './authz/certificate.js';
+import { clientFromUris, makeDestination, NO_CLIENT, parseTagList } from './decision/identity.js';
+import type { Client } from './decision/types.js';
+import { formatIssue } from './errors.js';
+import { explain, explainJson, explainText } from './explain.js';
+import { compilePolicySet } from './policy/compile.js';
+import { loadPolicies } from './policy/load.js';
+import { DEFAULT_MESH, SERVICE_TAG } from './policy/types.js';
+
+const USAGE = `Usage: mtp-authz <command> [flags]
+
+Commands:
+  serve      run the ext_authz gRPC service (see --help of serve)
+  validate   PATH...  check policy files; one line per violation
+  explain    decide one request offline and say why
+             --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
+             [--client-san URI (repeatable) | --client-cert FILE] [--output text|json]
+`;
+
+class UsageError extends Error {}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        const { serve } = await import('./main.js');
+        await serve([...rest], process.env);
+        return 0;
+      }
+      case 'validate':
+        return await validateCommand(rest);
+      case 'explain':
+        return await explainCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      process.stderr.write(`mtp-authz: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
+}
+
+async function validateCommand(args: readonly string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, options: {} });
+  if (positionals.length === 0) throw new UsageError('validate needs at least one PATH');
+  const result = await loadPolicies(positionals);
+  const warnings = result.ok ? result.set.warnings : result.warnings;
+  for (const warning of warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
+  if (!result.ok) {
+    for (const error of result.errors) process.stderr.write(`${formatIssue(error)}\n`);
+    return 1;
+  }
+  const { set } = result;
+  process.stdout.write(
+    `valid: ${set.policies.length} MeshTrafficPermission, ${set.meshes.length} Mesh, ` +
+      `${set.accessRoles.length} AccessRole, ${set.accessRoleBindings.length} AccessRoleBinding ` +
+      `in ${result.files.length} file(s)\n`,
+  );
+  return 0;
+}
+
+async function explainCommand(args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      policies: { type: 'string', multiple: true, default: [] },
+      'destination-mesh': { type: 'string', default: DEFAULT_MESH },
+      'destination-tag': { type: 'string', multiple: true, default: [] },
+      'client-san': { type: 'string', multiple: true, default: [] },
+      'client-cert': { type: 'string' },
+      output: { type: 'string', default: 'text' },
+    },
+  });
+  if (values.policies.length === 0) throw new UsageError('explain needs --policies PATH');
+  if (values.output !== 'text' && values.output !== 'json') {
+    throw new UsageError(`--output must be text or json, not "${values.output}"`);
+  }
+  if (values['client-san'].length > 0 && values['client-cert'] !== undefined) {
+    throw new UsageError('give the client as --client-san or --client-cert, not both');
+  }
+  const tags = new Map<string, string>();
+  for (const pair of values['destination-tag']) {
+    const parsed = parseTagList(pair);
+    if (parsed === undefined || parsed.size !== 1)
+      throw new UsageError(`--destination-tag must read k=v, not "${pair}"`);
+    for (const [k, v] of parsed) tags.set(k, v);
+  }
+  if (!tags.has(SERVICE_TAG)) throw new UsageError(`--destination-tag must include ${SERVICE_TAG}=NAME`);
+  const client = readClient(values['client-san'], values['client-cert']);
+
+  const result = await loadPolicies(values.policies);
+  if (!result.ok) {
+    for (const error of result.errors) process.stderr.write(`${formatIssue(error)}\n`);
+    return 1;
+  }
+  const table = compilePolicySet(result.set);
+  const explanation = explain(table, makeDestination(values['destination-mesh'], tags), client);
+  process.stdout.write(
+    values.output === 'json'
+      ? `${JSON.stringify(explainJson(explanation.decision))}\n`
+      : explainText(explanation),
+  );
+  return 0;
+}
+
+function readClient(sans: readonly string[], certFile: string | undefined): Client {
+  if (certFile !== undefined) {
+    let pem: string;
+    try {
+      pem = readFileSync(certFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --client-cert ${certFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    // The same path as a certificate Envoy forwards: URL-encoded PEM.
+    return clientFromCertificate(encodeURIComponent(pem));
+  }
+  return sans.length === 0 ? NO_CLIENT : clientFromUris(sans);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `mtp-authz: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
