@@ -1,0 +1,115 @@
+/**
+ * Finding and reading policy files. Directories are walked recursively in sorted order; names
+ * starting with `.` are skipped, which is also what makes a Kubernetes ConfigMap mount work: the
+ * visible `foo.yaml -> ..data/foo.yaml` symlinks are read, the `..data` / `..2026_…` directories
+ * are not read a second time. Symlinks are followed; each directory and file is visited once.
+ */
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { POLICY_MESSAGES as M } from '../errors.js';
+import { fileIssue } from './parse.js';
+import type { PolicyIssue } from './types.js';
+
+const POLICY_EXTENSION = /\.(ya?ml|json)$/i;
+
+export interface FoundFiles {
+  /** As the user would write them: the given path joined with the names below it. */
+  readonly files: string[];
+  readonly issues: PolicyIssue[];
+}
+
+const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
+  ENOENT: M.noSuchFile,
+  ENOTDIR: 'not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ELOOP: 'too many levels of symbolic links',
+  EISDIR: 'is a directory',
+  EMFILE: 'too many open files',
+};
+
+function errnoMessage(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && ERRNO_MESSAGES[code] !== undefined) return ERRNO_MESSAGES[code];
+  return M.fileError(code ?? String((error as Error).message ?? error));
+}
+
+export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
+  const found: FoundFiles = { files: [], issues: [] };
+  const seenDirs = new Set<string>();
+  const seenFiles = new Set<string>();
+
+  const addFile = async (file: string): Promise<void> => {
+    const real = await realpath(file).catch(() => file);
+    if (seenFiles.has(real)) return;
+    seenFiles.add(real);
+    found.files.push(file);
+  };
+
+  const walk = async (dir: string): Promise<void> => {
+    let names: string[];
+    try {
+      const real = await realpath(dir);
+      if (seenDirs.has(real)) return; // a symlink loop, or a directory given twice
+      seenDirs.add(real);
+      names = await readdir(dir);
+    } catch (error) {
+      found.issues.push(fileIssue(dir, errnoMessage(error)));
+      return;
+    }
+    names.sort();
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(dir, name);
+      try {
+        const s = await stat(path);
+        if (s.isDirectory()) await walk(path);
+        else if (s.isFile() && POLICY_EXTENSION.test(name)) await addFile(path);
+      } catch (error) {
+        // A dangling or looping symlink: an issue when it looks like a policy file.
+        if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(error)));
+      }
+    }
+  };
+
+  for (const path of paths) {
+    try {
+      const s = await stat(path);
+      if (s.isDirectory()) await walk(path);
+      else if (s.isFile()) await addFile(path);
+      else found.issues.push(fileIssue(path, M.notARegularFile));
+    } catch (error) {
+      found.issues.push(fileIssue(path, errnoMessage(error)));
+    }
+  }
+  return found;
+}
+
+/** Reads a file of at most `maxBytes`, checking its size before reading it. */
+export async function readPolicyFile(
+  file: string,
+  maxBytes: number,
+): Promise<{ bytes: Uint8Array } | { issue: PolicyIssue }> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(file, 'r');
+    const { size } = await handle.stat();
+    if (size > maxBytes) return { issue: fileIssue(file, M.fileTooLarge(size, maxBytes)) };
+    // The file may change between stat and read: read to the end, but never past the limit.
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(Math.max(size - length, 65_536), maxBytes + 1 - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, length);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > maxBytes) return { issue: fileIssue(file, M.fileTooLarge(length, maxBytes)) };
+    }
+    return { bytes: Buffer.concat(chunks, length) };
+  } catch (error) {
+    return { issue: fileIssue(file, errnoMessage(error)) };
+  } finally {
+    await handle?.close();
+  }
+}
