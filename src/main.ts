@@ -1,0 +1,172 @@
+/**
+ * The composition root of `mtp-authz serve`: settings → policies → decision table → state →
+ * gRPC and HTTP listeners → signals. Nothing else wires modules together.
+ */
+import { mkdirSync } from 'node:fs';
+import { clientFromCertificate } from './authz/certificate.js';
+import type { CertificateReader } from './authz/request.js';
+import { type GrpcService, startGrpcServer } from './authz/server.js';
+import { formatIssue } from './errors.js';
+import { type HttpService, startHttpServer } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import { compilePolicySet } from './policy/compile.js';
+import { loadPolicies } from './policy/load.js';
+import { readSettings, type Settings } from './settings.js';
+import { ServiceState } from './state.js';
+
+export const EXIT_INVALID_POLICIES = 1;
+export const EXIT_USAGE = 2;
+
+/** Why start() failed: an exit code and the lines already explained to the user. */
+export class StartError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunningService {
+  readonly state: ServiceState;
+  readonly grpc: GrpcService;
+  readonly http: HttpService;
+  /** Drain: health NOT_SERVING, stop accepting, finish in-flight calls (cut after the grace). */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log: Logger;
+  /** Where policy violations are printed at start-up (stderr). */
+  readonly report?: (line: string) => void;
+  readonly readCertificate?: CertificateReader;
+}
+
+/** The policy paths of a start-up or reload: the operator's, then the admin API's own directory. */
+export function policyPaths(settings: Settings): string[] {
+  return settings.adminStateDir === undefined
+    ? [...settings.policies]
+    : [...settings.policies, settings.adminStateDir];
+}
+
+/** Loads the policies and opens both listeners; throws StartError when it cannot. */
+export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
+  const { log } = options;
+  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (settings.adminStateDir !== undefined) mkdirSync(settings.adminStateDir, { recursive: true });
+
+  const loaded = await loadPolicies(policyPaths(settings), { maxFileBytes: settings.maxPolicyFileBytes });
+  const warnings = loaded.ok ? loaded.set.warnings : loaded.warnings;
+  for (const warning of warnings) log.warn({ warning: formatIssue(warning) }, 'policy warning');
+  if (!loaded.ok) {
+    for (const issue of loaded.errors) report(formatIssue(issue));
+    throw new StartError(EXIT_INVALID_POLICIES, `invalid policies: ${loaded.errors.length} violation(s)`);
+  }
+  const generation = 1;
+  const table = compilePolicySet(loaded.set, { generation });
+  const state = new ServiceState({
+    table,
+    set: loaded.set,
+    generation,
+    loadedAt: new Date(),
+    files: loaded.files,
+  });
+  log.info(
+    { generation, policies: loaded.set.policies.length, files: loaded.files.length },
+    'policies loaded',
+  );
+
+  const tls =
+    settings.grpcTlsCert !== undefined && settings.grpcTlsKey !== undefined
+      ? { cert: settings.grpcTlsCert, key: settings.grpcTlsKey, clientCa: settings.grpcTlsClientCa }
+      : undefined;
+  let grpc: GrpcService;
+  let http: HttpService;
+  try {
+    grpc = await startGrpcServer(state, {
+      address: settings.grpcAddress,
+      ...(tls === undefined
+        ? {}
+        : { tls: tls.clientCa === undefined ? { cert: tls.cert, key: tls.key } : tls }),
+      maxRequestBytes: settings.maxRequestBytes,
+      readCertificate: options.readCertificate ?? clientFromCertificate,
+      log,
+    });
+  } catch (error) {
+    throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
+  }
+  log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
+  try {
+    http = await startHttpServer(state, settings.httpAddress);
+  } catch (error) {
+    grpc.forceClose();
+    throw new StartError(1, `cannot start the HTTP listener: ${(error as Error).message}`);
+  }
+  log.info(
+    { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
+    'listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    state,
+    grpc,
+    http,
+    stop() {
+      stopping ??= (async () => {
+        state.drain();
+        log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
+        await grpc.shutdown(settings.shutdownGraceMs);
+        await http.close();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage exits 2, invalid policies
+ * or a listener that cannot open exit 1, each after a message on stderr.
+ */
+export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const result = readSettings(argv, env);
+  if (result.kind === 'help') {
+    process.stdout.write(result.text);
+    return;
+  }
+  if (result.kind === 'error') {
+    process.stderr.write(`mtp-authz serve: ${result.message}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  const { settings } = result;
+  const log = createLogger(settings.logLevel);
+  let service: RunningService;
+  try {
+    service = await start(settings, { log });
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    log.error(error.message);
+    process.exit(error.exitCode);
+  }
+
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal; closing now');
+        service.grpc.forceClose();
+        return;
+      }
+      log.info({ signal }, 'shutting down');
+      service.stop().then(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
