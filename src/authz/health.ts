@@ -76,9 +76,8 @@ export function createHealthService(state: ServiceState): HealthService {
       service = decodeHealthCheckRequest(call.request);
     } catch (error) {
       if (!(error instanceof MalformedMessageError)) throw error;
-      call.destroy(
-        Object.assign(new Error('malformed HealthCheckRequest'), { code: grpc.status.INVALID_ARGUMENT }),
-      );
+      // grpc-js turns an 'error' event on a server stream into the call's final status.
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' });
       return;
     }
     let last = statusOf(state, service);

@@ -202,6 +202,28 @@ describe('grpc.health.v1', () => {
     }
   });
 
+  it('refuses a malformed HealthCheckRequest with INVALID_ARGUMENT, on Check and Watch', async () => {
+    const server = await start(SET);
+    const client = connect(server.target);
+    const raw = client.raw as unknown as {
+      HealthCheck: (req: Buffer, md: grpc.Metadata, cb: (error: grpc.ServiceError | null) => void) => void;
+      HealthWatch: (req: Buffer, md: grpc.Metadata) => grpc.ClientReadableStream<Buffer>;
+    };
+    try {
+      const checkError = await new Promise<grpc.ServiceError | null>((resolve) =>
+        raw.HealthCheck(Buffer.from([0x0a, 0x09]), new grpc.Metadata(), resolve),
+      );
+      expect(checkError?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      const stream = raw.HealthWatch(Buffer.from([0x0a, 0x09]), new grpc.Metadata());
+      stream.on('data', () => {});
+      const watchError = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      expect(watchError.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(await client.health('')).toBe('SERVING');
+    } finally {
+      client.close();
+    }
+  });
+
   it('Watch answers SERVICE_UNKNOWN for an unknown service', async () => {
     const server = await start(SET);
     const client = connect(server.target);
