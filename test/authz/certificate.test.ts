@@ -134,6 +134,10 @@ describe('clientFromCertificate: encodings', () => {
     expect(identityOf(clientFromCertificate(withPlus))).toEqual(expected);
   });
 
+  it('accepts a PEM without its final newline', () => {
+    expect(identityOf(clientFromCertificate(cert.urlEncoded.slice(0, -'%0A'.length)))).toEqual(expected);
+  });
+
   it('refuses invalid percent-encoding', () => {
     const invalid = { kind: 'invalid', reason: 'certificate is not valid URL-encoded text' };
     expect(clientFromCertificate(`${cert.urlEncoded}%`)).toEqual(invalid);
@@ -204,7 +208,9 @@ describe('clientFromCertificate: encodings', () => {
   });
 
   it('never throws on a damaged certificate', () => {
-    for (let cut = 0; cut < cert.urlEncoded.length; cut += 7) {
+    // Every cut before the END line loses data; a cut after it loses only the final newline.
+    const endLine = cert.urlEncoded.indexOf('-----END');
+    for (let cut = 0; cut < endLine; cut += 7) {
       const client = clientFromCertificate(cert.urlEncoded.slice(0, cut));
       expect(client.kind === 'invalid' || client.kind === 'none').toBe(true);
     }
