@@ -221,6 +221,10 @@ describe('SIGTERM', () => {
     await until(() => statuses.includes('NOT_SERVING'));
     const ready = await fetch(`http://127.0.0.1:${server.httpPort}/readyz`);
     expect(ready.status).toBe(503);
+    // No new connections are accepted while the call in flight finishes.
+    const late = connect(server.grpcTarget);
+    expect((await grpcError(late.check(request('web')))).code).toBe(grpc.status.UNAVAILABLE);
+    late.close();
 
     stream.end(frame.subarray(20));
     await closed;
