@@ -60,21 +60,20 @@ export function clientFromPrincipal(principal: string): Client {
 
 export function makeIdentity(mesh: string, tags: ReadonlyMap<string, readonly string[]>): ClientIdentity {
   let multiValued = false;
-  const keys = [...tags.keys()].sort();
-  let key = mesh;
-  for (const k of keys) {
+  const canonical: [string, string[]][] = [];
+  for (const k of [...tags.keys()].sort()) {
     const values = [...(tags.get(k) ?? [])].sort();
     if (values.length > 1) multiValued = true;
-    key += `\n${k}=${values.join('\t')}`;
+    canonical.push([k, values]);
   }
-  return { mesh, tags, multiValued, key };
+  // JSON keeps keys and values apart whatever characters they hold.
+  return { mesh, tags, multiValued, key: JSON.stringify([mesh, canonical]) };
 }
 
 /** A destination inbound; `tags` must hold `kuma.io/service`. */
 export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>): Destination {
-  let key = mesh;
-  for (const k of [...tags.keys()].sort()) key += `\n${k}=${tags.get(k)}`;
-  return { mesh, tags, key };
+  const canonical = [...tags.keys()].sort().map((k) => [k, tags.get(k)]);
+  return { mesh, tags, key: JSON.stringify([mesh, canonical]) };
 }
 
 /**
