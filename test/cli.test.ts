@@ -1,0 +1,229 @@
+/** `mtp-authz validate` and `explain` as an operator runs them: separate processes, real files. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeWorkloadCert } from './support/certs.js';
+import { ensureBuilt, REPO } from './support/server.js';
+
+const EXAMPLES = join(REPO, 'examples/policies');
+
+function cli(...args: string[]) {
+  const run = spawnSync(process.execPath, [join(REPO, 'dist/cli.js'), ...args], {
+    encoding: 'utf8',
+    cwd: REPO,
+  });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function explainJson(...args: string[]) {
+  const run = cli('explain', '--policies', EXAMPLES, '--output', 'json', ...args);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return JSON.parse(run.stdout);
+}
+
+beforeAll(() => ensureBuilt());
+
+describe('mtp-authz validate', () => {
+  it('accepts the example policies', () => {
+    const run = cli('validate', EXAMPLES);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toBe(
+      'valid: 4 MeshTrafficPermission, 0 Mesh, 0 AccessRole, 0 AccessRoleBinding in 4 file(s)\n',
+    );
+  });
+
+  it('prints one line per violation, FILE:LINE:COL: PATH: MESSAGE, and exits 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      [
+        'type: MeshTrafficPermission',
+        'name: bad',
+        'spec:',
+        '  targetRef:',
+        '    kind: MeshService',
+        '  from:',
+        '    - targetRef:',
+        '        kind: Mesh',
+        '        name: x',
+        '      default:',
+        '        action: Deny',
+        '',
+      ].join('\n'),
+    );
+    const run = cli('validate', dir);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      `${file}:5:5: spec.targetRef.name: must be set with kind MeshService\n` +
+        `${file}:9:9: spec.from[0].targetRef.name: using name with kind Mesh is not yet supported\n`,
+    );
+  });
+
+  it('needs a path', () => {
+    const run = cli('validate');
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe('mtp-authz: validate needs at least one PATH');
+  });
+});
+
+describe('mtp-authz explain', () => {
+  it('payments allows orders (deny-all overridden by the more specific allow-orders)', () => {
+    expect(
+      explainJson(
+        '--destination-tag',
+        'kuma.io/service=payments',
+        '--destination-tag',
+        'app=payments',
+        '--client-san',
+        'spiffe://default/orders',
+      ),
+    ).toEqual({
+      action: 'Allow',
+      via: 'rule',
+      decidedBy: { policy: 'allow-orders', fromIndex: 0 },
+      policies: ['deny-all', 'allow-orders'],
+    });
+  });
+
+  it('a client carrying both zone us-east and env dev is denied by the later entry', () => {
+    expect(
+      explainJson(
+        '--destination-mesh',
+        'zones',
+        '--destination-tag',
+        'kuma.io/service=backend',
+        '--client-san',
+        'spiffe://zones/web',
+        '--client-san',
+        'kuma://kuma.io/zone/us-east',
+        '--client-san',
+        'kuma://env/dev',
+      ),
+    ).toEqual({
+      action: 'Deny',
+      via: 'rule',
+      decidedBy: { policy: 'example-with-tags', fromIndex: 1 },
+      policies: ['example-with-tags'],
+    });
+  });
+
+  it('a plaintext client of a STRICT mesh has no identity', () => {
+    expect(explainJson('--destination-tag', 'kuma.io/service=payments')).toEqual({
+      action: 'Deny',
+      via: 'no-identity',
+      decidedBy: null,
+      policies: [],
+    });
+  });
+
+  it('reads the client from a PEM certificate file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    const certFile = join(dir, 'client.pem');
+    writeFileSync(certFile, makeWorkloadCert({ uris: ['spiffe://open/reports', 'kuma://env/prod'] }).pem);
+    expect(
+      explainJson(
+        '--destination-mesh',
+        'open',
+        '--destination-tag',
+        'kuma.io/service=postgres',
+        '--client-cert',
+        certFile,
+      ),
+    ).toEqual({
+      action: 'Allow',
+      via: 'rule',
+      decidedBy: { policy: 'allow-all', fromIndex: 0 },
+      policies: ['allow-all'],
+    });
+  });
+
+  it('a certificate of another mesh is a mesh mismatch', () => {
+    expect(
+      explainJson('--destination-tag', 'kuma.io/service=payments', '--client-san', 'spiffe://zones/orders'),
+    ).toMatchObject({ action: 'Deny', via: 'mesh-mismatch', decidedBy: null });
+  });
+
+  it('explains in text: ordered policies, the joined from list and the deciding entry', () => {
+    const run = cli(
+      'explain',
+      '--policies',
+      EXAMPLES,
+      '--destination-tag',
+      'kuma.io/service=payments',
+      '--destination-tag',
+      'app=payments',
+      '--client-san',
+      'spiffe://default/billing',
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        'Decision:    Deny (rule: decided by a from entry)',
+        'Destination: mesh default, kuma.io/service=payments, app=payments',
+        'Client:      mesh default, kuma.io/service=billing',
+        'Mesh mTLS:   strict',
+        '',
+        'Selected policies (least specific first; a later entry overrides an earlier one):',
+        '  1. deny-all',
+        '  2. allow-orders',
+        '',
+        'Joined from list:',
+        '    1. deny-all[0]      Deny                every client (Mesh)  <- decided',
+        '    2. allow-orders[0]  Allow               kuma.io/service=orders',
+        '',
+        'Decided by:  deny-all from[0]',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    [['--destination-tag', 'app=payments'], 'mtp-authz: --destination-tag must include kuma.io/service=NAME'],
+    [
+      ['--destination-tag', 'kuma.io/service'],
+      'mtp-authz: --destination-tag must read k=v, not "kuma.io/service"',
+    ],
+    [
+      ['--destination-tag', 'kuma.io/service=a', '--output', 'yaml'],
+      'mtp-authz: --output must be text or json, not "yaml"',
+    ],
+    [
+      [
+        '--destination-tag',
+        'kuma.io/service=a',
+        '--client-san',
+        'spiffe://default/a',
+        '--client-cert',
+        'x.pem',
+      ],
+      'mtp-authz: give the client as --client-san or --client-cert, not both',
+    ],
+    [
+      ['--destination-tag', 'kuma.io/service=a', '--client-cert', '/nonexistent.pem'],
+      'mtp-authz: cannot read --client-cert /nonexistent.pem: ENOENT',
+    ],
+  ])('bad usage %j exits 2', (args, message) => {
+    const run = cli('explain', '--policies', EXAMPLES, ...args);
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(message);
+  });
+
+  it('invalid policies exit 1 with the violations', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    writeFileSync(join(dir, 'p.yaml'), 'type: MeshTrafficPermission\nname: p\nspec:\n  from: []\n');
+    const run = cli('explain', '--policies', dir, '--destination-tag', 'kuma.io/service=a');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`${join(dir, 'p.yaml')}:4:9: spec.from: needs at least one item\n`);
+  });
+
+  it('an unknown command exits 2', () => {
+    const run = cli('frobnicate');
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe('mtp-authz: unknown command "frobnicate"');
+  });
+});
