@@ -14,7 +14,8 @@ export interface Problem {
   readonly errors?: readonly string[];
 }
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+/** Kuma's API server answers errors as plain JSON; clients (kumactl, curl | jq) expect that. */
+export const PROBLEM_CONTENT_TYPE = 'application/json';
 
 export const WRITES_DISABLED = 'admin writes are disabled: start with --admin-state-dir';
 export const TOKENS_DISABLED = 'user tokens are disabled: start with --token-signing-key';
