@@ -1,0 +1,389 @@
+/**
+ * Every metric of SPEC §6.2, on a registry passed in (never prom-client's global one).
+ *
+ * The Check path must not pay prom-client's per-call price (a label hash, a validation pass and a
+ * few objects per `inc`/`observe`, ~350 ns together). So the hot-path methods only bump numbers in
+ * typed arrays — a Map lookup of the mesh label and two array writes — and the registry is brought
+ * up to date when it is read: every counter's `collect` hook pushes the pending counts, once per
+ * scrape. Label values are bounded: meshes the policies do not name are `other`, and past
+ * `maxMeshes` distinct meshes everything new is `other` too.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import type { DecisionTable } from './decision/table.js';
+import { VIAS, type Via } from './decision/types.js';
+import { ACTIONS, type Action, type PolicySet } from './policy/types.js';
+import type { ShadowOutcome } from './shadow.js';
+
+export const OTHER_MESH = 'other';
+export const DECISION_LABELS = ['allow', 'deny', 'shadow_deny'] as const;
+export type DecisionLabel = (typeof DECISION_LABELS)[number];
+export const CACHES = ['decision', 'identity'] as const;
+export type CacheName = (typeof CACHES)[number];
+export const SHADOW_OUTCOMES = ['same', 'would_allow', 'would_deny'] as const;
+
+/** 10 µs … 100 ms, 1-2.5-5 steps: the engine answers in microseconds, a GC pause takes milliseconds. */
+export const CHECK_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+]);
+
+export const METRIC_NAMES = Object.freeze({
+  checks: 'mtp_authz_checks_total',
+  checkDuration: 'mtp_authz_check_duration_seconds',
+  cacheLookups: 'mtp_authz_cache_lookups_total',
+  cacheEntries: 'mtp_authz_cache_entries',
+  reloads: 'mtp_authz_policy_reloads_total',
+  generation: 'mtp_authz_policy_generation',
+  policies: 'mtp_authz_policies',
+  lastReloadSuccess: 'mtp_authz_policy_last_reload_success_timestamp_seconds',
+  stale: 'mtp_authz_policy_stale',
+  shadowChecks: 'mtp_authz_shadow_policy_checks_total',
+  adminRequests: 'mtp_authz_admin_requests_total',
+});
+
+const DECISION_OF: Readonly<Record<Action, DecisionLabel>> = {
+  Allow: 'allow',
+  Deny: 'deny',
+  AllowWithShadowDeny: 'shadow_deny',
+};
+
+export function decisionLabel(action: Action): DecisionLabel {
+  return DECISION_OF[action];
+}
+
+/** The decision × via pairs decide() can produce for a mesh the policies name. */
+const KNOWN_MESH_SERIES: readonly (readonly [Action, Via])[] = [
+  ['Allow', 'rule'],
+  ['Allow', 'mtls-disabled'],
+  ['Allow', 'permissive-plaintext'],
+  ['AllowWithShadowDeny', 'rule'],
+  ['Deny', 'rule'],
+  ['Deny', 'no-matching-from'],
+  ['Deny', 'no-policy'],
+  ['Deny', 'no-identity'],
+  ['Deny', 'mesh-mismatch'],
+  ['Deny', 'invalid-identity'],
+];
+/** …and for `other`: an unknown mesh is STRICT without policies; no destination has no mesh at all. */
+const OTHER_MESH_SERIES: readonly (readonly [Action, Via])[] = [
+  ['Deny', 'no-policy'],
+  ['Deny', 'no-identity'],
+  ['Deny', 'mesh-mismatch'],
+  ['Deny', 'invalid-identity'],
+  ['Deny', 'no-destination'],
+];
+
+/**
+ * The `mesh` label of a request: the destination's mesh when the live policies (or a Mesh document)
+ * name it, else `other`, so a request naming random meshes cannot create series.
+ */
+export function meshLabel(table: DecisionTable | undefined, mesh: string | undefined): string {
+  return mesh !== undefined && table?.knowsMesh(mesh) === true ? mesh : OTHER_MESH;
+}
+
+export interface MetricsOptions {
+  /** Register prom-client's Node process metrics too (default true). */
+  readonly defaultMetrics?: boolean;
+  /** Distinct mesh label values kept before new ones count as `other` (default 1000). */
+  readonly maxMeshes?: number;
+  /** Wall clock in milliseconds, for the last-reload timestamp (default Date.now). */
+  readonly now?: () => number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One Check: its mesh label (see meshLabel), enforced action, via, and handler time. */
+  recordCheck(mesh: string, action: Action, via: Via, seconds: number): void;
+  recordCacheLookup(cache: CacheName, hit: boolean): void;
+  setCacheEntries(cache: CacheName, entries: number): void;
+  /** Reads the cache size at every scrape instead (replaces setCacheEntries for that cache). */
+  trackCacheEntries(cache: CacheName, read: () => number): void;
+  /**
+   * A reload attempt. Success: generation, timestamp, policies per mesh, stale = 0, and the meshes
+   * of `set` get pre-zeroed series. Failure: counted, and stale = 1 when a policy set was loaded
+   * successfully before (older policies keep serving).
+   */
+  recordReload(ok: true, generation: number, set: PolicySet): void;
+  recordReload(ok: false): void;
+  setStale(stale: boolean): void;
+  recordShadow(mesh: string, outcome: ShadowOutcome): void;
+  recordAdminRequest(method: string, code: number): void;
+}
+
+const ACTION_INDEX: Readonly<Record<Action, number>> = { Allow: 0, Deny: 1, AllowWithShadowDeny: 2 };
+const VIA_INDEX = Object.fromEntries(VIAS.map((via, i) => [via, i])) as Readonly<Record<Via, number>>;
+const OUTCOME_INDEX: Readonly<Record<ShadowOutcome, number>> = { same: 0, would_allow: 1, would_deny: 2 };
+const CHECK_SLOTS = ACTIONS.length * VIAS.length;
+/** Per mesh: every action × via, then the shadow outcomes. */
+const MESH_SLOTS = CHECK_SLOTS + SHADOW_OUTCOMES.length;
+const ADMIN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export function createMetrics(registry: Registry, options: MetricsOptions = {}): Metrics {
+  return new PromMetrics(registry, options);
+}
+
+class PromMetrics implements Metrics {
+  readonly registry: Registry;
+  readonly #now: () => number;
+  readonly #maxMeshes: number;
+
+  readonly #checks: Counter<'mesh' | 'decision' | 'via'>;
+  readonly #duration: Histogram;
+  readonly #cacheLookups: Counter<'cache' | 'result'>;
+  readonly #cacheEntries: Gauge<'cache'>;
+  readonly #reloads: Counter<'result'>;
+  readonly #generation: Gauge;
+  readonly #policies: Gauge<'mesh'>;
+  readonly #lastReloadSuccess: Gauge;
+  readonly #stale: Gauge;
+  readonly #shadow: Counter<'mesh' | 'outcome'>;
+  readonly #admin: Counter<'method' | 'code'>;
+
+  /** Mesh label → offset of its block in #pending; insertion order gives the block order. */
+  readonly #meshSlots = new Map<string, number>();
+  #pending = new Float64Array(0);
+  /** Counts since the last scrape per bucket (last slot: over the largest bound), plus sum. */
+  readonly #bucketPending = new Float64Array(CHECK_DURATION_BUCKETS.length + 1);
+  #sumPending = 0;
+  readonly #cachePending = new Float64Array(CACHES.length * 2);
+  readonly #cacheReaders = new Map<CacheName, () => number>();
+  #loadedOnce = false;
+
+  constructor(registry: Registry, options: MetricsOptions) {
+    this.registry = registry;
+    this.#now = options.now ?? Date.now;
+    this.#maxMeshes = options.maxMeshes ?? 1000;
+    const registers = [registry];
+    const flush = (): void => this.#flush();
+
+    this.#checks = new Counter({
+      name: METRIC_NAMES.checks,
+      help: 'Check requests answered, by destination mesh, decision and the reason (via) of SPEC §2.3.',
+      labelNames: ['mesh', 'decision', 'via'],
+      registers,
+      collect: flush,
+    });
+    this.#duration = new Histogram({
+      name: METRIC_NAMES.checkDuration,
+      help: 'Time spent in the Check handler, from decoded request to encoded answer, in seconds.',
+      buckets: [...CHECK_DURATION_BUCKETS],
+      registers,
+      collect: flush,
+    });
+    this.#cacheLookups = new Counter({
+      name: METRIC_NAMES.cacheLookups,
+      help: 'Cache lookups by cache (decision, identity) and result (hit, miss).',
+      labelNames: ['cache', 'result'],
+      registers,
+      collect: flush,
+    });
+    this.#cacheEntries = new Gauge({
+      name: METRIC_NAMES.cacheEntries,
+      help: 'Entries currently held by each cache.',
+      labelNames: ['cache'],
+      registers,
+      collect: () => {
+        for (const [cache, read] of this.#cacheReaders) this.#cacheEntries.set({ cache }, read());
+      },
+    });
+    this.#reloads = new Counter({
+      name: METRIC_NAMES.reloads,
+      help: 'Policy reload attempts by result (success, failure); the start-up load counts too.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#generation = new Gauge({
+      name: METRIC_NAMES.generation,
+      help: 'Generation of the policy set serving requests; every successful reload increments it.',
+      registers,
+    });
+    this.#policies = new Gauge({
+      name: METRIC_NAMES.policies,
+      help: 'MeshTrafficPermission policies loaded, by mesh (shadow policies included).',
+      labelNames: ['mesh'],
+      registers,
+    });
+    this.#lastReloadSuccess = new Gauge({
+      name: METRIC_NAMES.lastReloadSuccess,
+      help: 'Unix time of the last successful policy load, in seconds.',
+      registers,
+    });
+    this.#stale = new Gauge({
+      name: METRIC_NAMES.stale,
+      help: '1 while the newest policy files failed to load and older policies serve, else 0.',
+      registers,
+    });
+    this.#shadow = new Counter({
+      name: METRIC_NAMES.shadowChecks,
+      help: 'Checks also decided with shadow policies (kuma.io/effect: shadow), by how the answer would change.',
+      labelNames: ['mesh', 'outcome'],
+      registers,
+      collect: flush,
+    });
+    this.#admin = new Counter({
+      name: METRIC_NAMES.adminRequests,
+      help: 'HTTP requests to the admin and observability API, by method and status code.',
+      labelNames: ['method', 'code'],
+      registers,
+    });
+    histogramSeries(this.#duration);
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+    for (const result of ['success', 'failure']) this.#reloads.inc({ result }, 0);
+    for (const cache of CACHES) {
+      for (const result of ['hit', 'miss']) this.#cacheLookups.inc({ cache, result }, 0);
+      this.#cacheEntries.set({ cache }, 0);
+    }
+    this.#stale.set(0);
+    this.#meshSlot(OTHER_MESH);
+  }
+
+  recordCheck(mesh: string, action: Action, via: Via, seconds: number): void {
+    const base = this.#meshSlots.get(mesh) ?? this.#meshSlot(mesh);
+    bump(this.#pending, base + ACTION_INDEX[action] * VIAS.length + VIA_INDEX[via]);
+    if (!(seconds >= 0)) return;
+    const bounds = CHECK_DURATION_BUCKETS;
+    let b = 0;
+    while (b < bounds.length && seconds > (bounds[b] as number)) b++;
+    bump(this.#bucketPending, b);
+    this.#sumPending += seconds;
+  }
+
+  recordCacheLookup(cache: CacheName, hit: boolean): void {
+    bump(this.#cachePending, (cache === 'decision' ? 0 : 2) + (hit ? 0 : 1));
+  }
+
+  setCacheEntries(cache: CacheName, entries: number): void {
+    this.#cacheReaders.delete(cache);
+    this.#cacheEntries.set({ cache }, entries);
+  }
+
+  trackCacheEntries(cache: CacheName, read: () => number): void {
+    this.#cacheReaders.set(cache, read);
+  }
+
+  recordReload(ok: boolean, generation?: number, set?: PolicySet): void {
+    if (!ok || generation === undefined || set === undefined) {
+      this.#reloads.inc({ result: 'failure' });
+      if (this.#loadedOnce) this.#stale.set(1);
+      return;
+    }
+    this.#loadedOnce = true;
+    this.#reloads.inc({ result: 'success' });
+    this.#generation.set(generation);
+    this.#lastReloadSuccess.set(this.#now() / 1000);
+    this.#stale.set(0);
+    const counts = new Map<string, number>();
+    for (const mesh of set.meshes) counts.set(mesh.name, 0);
+    for (const policy of set.policies) counts.set(policy.mesh, (counts.get(policy.mesh) ?? 0) + 1);
+    this.#policies.reset();
+    for (const [mesh, count] of counts) {
+      this.#policies.set({ mesh }, count);
+      this.#meshSlot(mesh);
+    }
+  }
+
+  setStale(stale: boolean): void {
+    this.#stale.set(stale ? 1 : 0);
+  }
+
+  recordShadow(mesh: string, outcome: ShadowOutcome): void {
+    const base = this.#meshSlots.get(mesh) ?? this.#meshSlot(mesh);
+    bump(this.#pending, base + CHECK_SLOTS + OUTCOME_INDEX[outcome]);
+  }
+
+  recordAdminRequest(method: string, code: number): void {
+    const upper = method.toUpperCase();
+    this.#admin.inc({ method: ADMIN_METHODS.has(upper) ? upper : 'OTHER', code: String(code) });
+  }
+
+  /** The block of `mesh`, created (and its series pre-zeroed) on first sight; `other` past the cap. */
+  #meshSlot(mesh: string): number {
+    const existing = this.#meshSlots.get(mesh);
+    if (existing !== undefined) return existing;
+    if (this.#meshSlots.size >= this.#maxMeshes) return this.#meshSlots.get(OTHER_MESH) ?? 0;
+    const base = this.#meshSlots.size * MESH_SLOTS;
+    const grown = new Float64Array(base + MESH_SLOTS);
+    grown.set(this.#pending);
+    this.#pending = grown;
+    this.#meshSlots.set(mesh, base);
+    const series = mesh === OTHER_MESH ? OTHER_MESH_SERIES : KNOWN_MESH_SERIES;
+    for (const [action, via] of series) this.#checks.inc({ mesh, decision: DECISION_OF[action], via }, 0);
+    for (const outcome of SHADOW_OUTCOMES) this.#shadow.inc({ mesh, outcome }, 0);
+    return base;
+  }
+
+  /** Moves every count recorded since the last scrape into the prom-client metrics. */
+  #flush(): void {
+    const pending = this.#pending;
+    for (const [mesh, base] of this.#meshSlots) {
+      for (let a = 0; a < ACTIONS.length; a++) {
+        for (let v = 0; v < VIAS.length; v++) {
+          const i = base + a * VIAS.length + v;
+          const n = pending[i] as number;
+          if (n === 0) continue;
+          pending[i] = 0;
+          const decision = DECISION_OF[ACTIONS[a] as Action];
+          this.#checks.inc({ mesh, decision, via: VIAS[v] as Via }, n);
+        }
+      }
+      for (let o = 0; o < SHADOW_OUTCOMES.length; o++) {
+        const i = base + CHECK_SLOTS + o;
+        const n = pending[i] as number;
+        if (n === 0) continue;
+        pending[i] = 0;
+        this.#shadow.inc({ mesh, outcome: SHADOW_OUTCOMES[o] as ShadowOutcome }, n);
+      }
+    }
+    for (let c = 0; c < CACHES.length; c++) {
+      for (let r = 0; r < 2; r++) {
+        const n = this.#cachePending[c * 2 + r] as number;
+        if (n === 0) continue;
+        this.#cachePending[c * 2 + r] = 0;
+        this.#cacheLookups.inc({ cache: CACHES[c] as CacheName, result: r === 0 ? 'hit' : 'miss' }, n);
+      }
+    }
+    this.#flushDuration();
+  }
+
+  /**
+   * prom-client has no call that adds n observations to a bucket, and replaying them one `observe`
+   * at a time would cost a scrape milliseconds; so the pending counts are added to the histogram's
+   * own series (its shape is checked at start-up by histogramSeries).
+   */
+  #flushDuration(): void {
+    const series = histogramSeries(this.#duration);
+    const pending = this.#bucketPending;
+    let count = 0;
+    for (let b = 0; b < pending.length; b++) {
+      const n = pending[b] as number;
+      if (n === 0) continue;
+      count += n;
+      pending[b] = 0;
+      const bound = CHECK_DURATION_BUCKETS[b];
+      // Over the largest bound: counted in +Inf (count) only, as prom-client does.
+      if (bound !== undefined) series.bucketValues[bound] = (series.bucketValues[bound] ?? 0) + n;
+    }
+    series.count += count;
+    series.sum += this.#sumPending;
+    this.#sumPending = 0;
+  }
+}
+
+function bump(counts: Float64Array, i: number): void {
+  counts[i] = (counts[i] as number) + 1;
+}
+
+interface HistogramSeries {
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/** The label-less series of a prom-client 15 Histogram; throws if that library's layout changed. */
+function histogramSeries(histogram: Histogram): HistogramSeries {
+  const series = (histogram as unknown as { hashMap?: Record<string, HistogramSeries> }).hashMap?.[''];
+  if (series === undefined || typeof series.bucketValues !== 'object' || typeof series.count !== 'number') {
+    throw new Error('prom-client Histogram layout changed: update metrics.ts #flushDuration');
+  }
+  return series;
+}
