@@ -11,6 +11,8 @@ import { type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { compilePolicySet } from './policy/compile.js';
 import { loadPolicies } from './policy/load.js';
+import { loadPoliciesOffThread } from './policy/load-off-thread.js';
+import { Reloader } from './reload.js';
 import { readSettings, type Settings } from './settings.js';
 import { ServiceState } from './state.js';
 
@@ -29,6 +31,7 @@ export class StartError extends Error {
 
 export interface RunningService {
   readonly state: ServiceState;
+  readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly http: HttpService;
   /** Drain: health NOT_SERVING, stop accepting, finish in-flight calls (cut after the grace). */
@@ -76,6 +79,17 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     'policies loaded',
   );
 
+  const reloader = new Reloader({
+    paths: policyPaths(settings),
+    state,
+    log,
+    load: (paths) => loadPoliciesOffThread(paths, { maxFileBytes: settings.maxPolicyFileBytes }),
+    compile: (set, generation) => compilePolicySet(set, { generation }),
+    resyncIntervalMs: settings.resyncIntervalMs,
+  });
+  // Watch before listening: a change made right after start-up must not be missed.
+  await reloader.start();
+
   const tls =
     settings.grpcTlsCert !== undefined && settings.grpcTlsKey !== undefined
       ? { cert: settings.grpcTlsCert, key: settings.grpcTlsKey, clientCa: settings.grpcTlsClientCa }
@@ -93,6 +107,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       log,
     });
   } catch (error) {
+    reloader.stop();
     throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
@@ -100,6 +115,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     http = await startHttpServer(state, settings.httpAddress);
   } catch (error) {
     grpc.forceClose();
+    reloader.stop();
     throw new StartError(1, `cannot start the HTTP listener: ${(error as Error).message}`);
   }
   log.info(
@@ -110,10 +126,12 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   let stopping: Promise<void> | undefined;
   return {
     state,
+    reloader,
     grpc,
     http,
     stop() {
       stopping ??= (async () => {
+        reloader.stop();
         state.drain();
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
         await grpc.shutdown(settings.shutdownGraceMs);
@@ -141,7 +159,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   }
   const { settings } = result;
   const log = createLogger(settings.logLevel);
-  let service: RunningService;
+  // SIGHUP's default action ends the process: take it over before anything can send it.
+  let service: RunningService | undefined;
+  const onHangup = (): void => {
+    if (service === undefined) return;
+    log.info('SIGHUP: reloading policies');
+    void service.reloader.reload('SIGHUP');
+  };
+  process.on('SIGHUP', onHangup);
   try {
     service = await start(settings, { log });
   } catch (error) {
@@ -149,6 +174,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     log.error(error.message);
     process.exit(error.exitCode);
   }
+  const running = service;
 
   await new Promise<void>((resolve) => {
     let signals = 0;
@@ -156,13 +182,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
       signals++;
       if (signals > 1) {
         log.warn({ signal }, 'second signal; closing now');
-        service.grpc.forceClose();
+        running.grpc.forceClose();
         return;
       }
       log.info({ signal }, 'shutting down');
-      service.stop().then(() => {
+      running.stop().then(() => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+        process.off('SIGHUP', onHangup);
         resolve();
       });
     };

@@ -1,0 +1,222 @@
+/**
+ * Hot reload against the running CLI: every way files really change (in-place writes, editors'
+ * rename, deletes, new subdirectories, a Kubernetes ConfigMap `..data` swap, SIGHUP) switches
+ * decisions; an invalid edit changes nothing but logs; a reload storm never fails a Check.
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type TestClient } from '../authz/wire.js';
+import { makeWorkloadCert } from '../support/certs.js';
+import { ensureBuilt, type ServeProcess, startServe } from '../support/server.js';
+
+const ALLOW_ALL = `type: MeshTrafficPermission
+name: allow-all
+spec:
+  targetRef: {kind: Mesh}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+`;
+const DENY_ALL = ALLOW_ALL.replace('allow-all', 'deny-all').replace('Allow', 'Deny');
+const DENY_BACKEND = `type: MeshTrafficPermission
+name: deny-backend
+spec:
+  targetRef: {kind: MeshService, name: backend}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Deny}
+`;
+
+const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
+const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
+
+type Server = ServeProcess & { grpcTarget: string; httpPort: number };
+let server: Server | undefined;
+let client: TestClient | undefined;
+
+beforeAll(() => ensureBuilt());
+afterEach(async () => {
+  client?.close();
+  server?.kill('SIGKILL');
+  await server?.exited;
+  server = undefined;
+  client = undefined;
+});
+
+async function serve(policies: string, ...args: string[]): Promise<{ server: Server; client: TestClient }> {
+  server = await startServe(['--policies', policies, ...args]);
+  client = connect(server.grpcTarget);
+  return { server, client };
+}
+
+async function decision(c: TestClient): Promise<{ code: number; via?: string; policy?: string }> {
+  const answer = await c.check(REQUEST);
+  return {
+    code: answer.code,
+    ...(answer.metadata.enforced_effective_policy_id
+      ? { policy: answer.metadata.enforced_effective_policy_id }
+      : {}),
+  };
+}
+
+/** Waits for the reload that makes `generation` serve. */
+function reloaded(s: Server, generation: number) {
+  return s.waitForLog((l) => l.msg === 'policies reloaded' && l.generation === generation, 10_000);
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'mtp-reload-'));
+}
+
+describe('reload on file changes', () => {
+  it('an in-place write, even in several partial steps, switches decisions once complete', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+    expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+
+    writeFileSync(file, DENY_ALL.slice(0, 40));
+    await new Promise((r) => setTimeout(r, 30));
+    writeFileSync(file, DENY_ALL);
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+  });
+
+  it("an editor's write-temp-then-rename switches decisions", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+    writeFileSync(join(dir, '.policy.yaml.swp'), DENY_ALL);
+    renameSync(join(dir, '.policy.yaml.swp'), join(dir, 'policy.yaml'));
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+  });
+
+  it('a deleted file stops applying', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'allow.yaml'), ALLOW_ALL);
+    writeFileSync(join(dir, 'deny-backend.yaml'), DENY_BACKEND);
+    const { server: s, client: c } = await serve(dir);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-backend' });
+    rmSync(join(dir, 'deny-backend.yaml'));
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+  });
+
+  it('a new subdirectory and the files later written into it are picked up', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'allow.yaml'), ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+    mkdirSync(join(dir, 'team-a'));
+    await reloaded(s, 2);
+    writeFileSync(join(dir, 'team-a', 'deny-backend.yaml'), DENY_BACKEND);
+    await reloaded(s, 3);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-backend' });
+  });
+
+  it('a Kubernetes ConfigMap update (..data symlink swapped to a new directory) switches decisions', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, '..2026_11_22_10_00_00.000000001'));
+    writeFileSync(join(dir, '..2026_11_22_10_00_00.000000001', 'policy.yaml'), ALLOW_ALL);
+    symlinkSync('..2026_11_22_10_00_00.000000001', join(dir, '..data'));
+    symlinkSync('..data/policy.yaml', join(dir, 'policy.yaml'));
+    const { server: s, client: c } = await serve(dir);
+    expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+
+    // What the kubelet does: write the new version beside the old, then atomically swap ..data.
+    mkdirSync(join(dir, '..2026_11_22_10_05_00.000000002'));
+    writeFileSync(join(dir, '..2026_11_22_10_05_00.000000002', 'policy.yaml'), DENY_ALL);
+    symlinkSync('..2026_11_22_10_05_00.000000002', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    rmSync(join(dir, '..2026_11_22_10_00_00.000000001'), { recursive: true });
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+  });
+
+  it('SIGHUP reloads even when nothing changed, with a new generation', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+    s.kill('SIGHUP');
+    await reloaded(s, 2);
+    const ready = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ready', generation: 2 });
+    expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+  });
+
+  it('a policy file given directly (not its directory) is watched too', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, ALLOW_ALL);
+    const { server: s, client: c } = await serve(file);
+    writeFileSync(file, DENY_ALL);
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+  });
+});
+
+describe('a bad change never replaces good policies', () => {
+  it('keeps serving the last good set, logs every violation, and recovers on the next good write', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+
+    writeFileSync(
+      file,
+      ALLOW_ALL.replace('Allow', 'Permit').replace('kind: Mesh}\n  from', 'kind: Meshh}\n  from'),
+    );
+    const failed = await s.waitForLog(
+      (l) => l.msg === 'policy reload failed; keeping the last good policies',
+    );
+    expect(failed.violations).toBe(2);
+    const violations = s.logs.filter((l) => l.msg === 'policy violation').map((l) => l.violation);
+    expect(violations).toEqual([
+      `${file}:4:21: spec.targetRef.kind: in body should be one of [Mesh MeshSubset MeshGateway MeshService MeshServiceSubset MeshHTTPRoute]`,
+      `${file}:7:25: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]`,
+    ]);
+    expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+
+    writeFileSync(file, DENY_ALL);
+    await reloaded(s, 2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+  });
+});
+
+describe('reload storm', () => {
+  it('no Check fails and every answer is the decision of one of the two sets', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, ALLOW_ALL);
+    const { server: s, client: c } = await serve(dir);
+
+    let stop = false;
+    const seen = { allow: 0, deny: 0, failed: 0, other: 0 };
+    const sender = (async () => {
+      for (let i = 0; i < 20_000 && !stop; i++) {
+        try {
+          const d = await decision(c);
+          if (d.code === 0 && d.policy === 'allow-all') seen.allow++;
+          else if (d.code === 7 && d.policy === 'deny-all') seen.deny++;
+          else seen.other++;
+        } catch {
+          seen.failed++;
+        }
+      }
+    })();
+    for (let flip = 1; flip <= 20; flip++) {
+      writeFileSync(file, flip % 2 === 1 ? DENY_ALL : ALLOW_ALL);
+      s.kill('SIGHUP');
+      await reloaded(s, flip + 1);
+    }
+    stop = true;
+    await sender;
+    expect(seen.failed).toBe(0);
+    expect(seen.other).toBe(0);
+    expect(seen.allow).toBeGreaterThan(0);
+    expect(seen.deny).toBeGreaterThan(0);
+  });
+});
