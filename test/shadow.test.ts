@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { decide } from '../src/decision/decide.js';
+import type { Decision } from '../src/decision/types.js';
+import { compilePolicySet } from '../src/policy/compile.js';
+import {
+  compareShadow,
+  compileShadowTable,
+  evaluateShadow,
+  hasShadowPolicies,
+  isAllowed,
+  shadowOutcome,
+} from '../src/shadow.js';
+import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from './support/policies.js';
+
+const SHADOW = { 'kuma.io/effect': 'shadow' };
+const orders = client('orders');
+const backend = dest('backend', {});
+
+// Enforced: everyone may call backend. Shadow: a new policy that would deny orders.
+const allowAll = mtp('allow-all', mesh(), [[mesh(), 'Allow']]);
+const tryDenyOrders = mtp(
+  'try-deny-orders',
+  service('backend'),
+  [[subset({ 'kuma.io/service': 'orders' }), 'Deny']],
+  {
+    labels: SHADOW,
+  },
+);
+const SET = policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')]);
+
+describe('shadow policies', () => {
+  it('a shadow Deny on allowed traffic is would_deny, and the enforced decision stays Allow', () => {
+    const table = compilePolicySet(SET);
+    const shadowTable = compileShadowTable(SET, 1);
+    expect(shadowTable).toBeDefined();
+    const enforced = decide(table, backend, orders);
+    const result = evaluateShadow(shadowTable ?? table, backend, orders, enforced);
+
+    expect(enforced).toMatchObject({
+      action: 'Allow',
+      via: 'rule',
+      decidedBy: { policy: 'allow-all', fromIndex: 0 },
+    });
+    expect(result.outcome).toBe('would_deny');
+    expect(result.shadow).toMatchObject({
+      action: 'Deny',
+      decidedBy: { policy: 'try-deny-orders', fromIndex: 0 },
+    });
+    expect(result.difference).toEqual({
+      outcome: 'would_deny',
+      action: 'Deny',
+      via: 'rule',
+      policy: 'try-deny-orders',
+      fromIndex: 0,
+    });
+    // Deciding again on the enforced table gives the same Allow: the shadow run changed nothing.
+    expect(decide(table, backend, orders)).toEqual(enforced);
+  });
+
+  it('a shadow Allow on denied traffic is would_allow', () => {
+    const set = policySet(
+      [
+        mtp('deny-all', mesh(), [[mesh(), 'Deny']]),
+        mtp('try-allow-orders', service('backend'), [[service('orders'), 'Allow']], { labels: SHADOW }),
+      ],
+      [meshDoc('default', 'strict')],
+    );
+    const enforced = decide(compilePolicySet(set), backend, orders);
+    const shadowTable = compileShadowTable(set, 1);
+    if (shadowTable === undefined) throw new Error('expected a shadow table');
+    const result = evaluateShadow(shadowTable, backend, orders, enforced);
+    expect(enforced.action).toBe('Deny');
+    expect(result.outcome).toBe('would_allow');
+    expect(result.difference).toEqual({
+      outcome: 'would_allow',
+      action: 'Allow',
+      via: 'rule',
+      policy: 'try-allow-orders',
+      fromIndex: 0,
+    });
+  });
+
+  it('traffic the shadow policy does not cover is same, with nothing to log', () => {
+    const shadowTable = compileShadowTable(SET, 1);
+    if (shadowTable === undefined) throw new Error('expected a shadow table');
+    const web = client('web');
+    const enforced = decide(compilePolicySet(SET), backend, web);
+    const result = evaluateShadow(shadowTable, backend, web, enforced);
+    expect(result.outcome).toBe('same');
+    expect(result.difference).toBeNull();
+  });
+
+  it('compares allowed-ness only: AllowWithShadowDeny counts as allowed, a different Deny reason is same', () => {
+    const d = (action: Decision['action'], via: Decision['via'] = 'rule'): Decision => ({
+      action,
+      via,
+      decidedBy: null,
+      policies: [],
+    });
+    expect(isAllowed('Allow')).toBe(true);
+    expect(isAllowed('AllowWithShadowDeny')).toBe(true);
+    expect(isAllowed('Deny')).toBe(false);
+    expect(shadowOutcome(d('Allow'), d('AllowWithShadowDeny'))).toBe('same');
+    expect(shadowOutcome(d('AllowWithShadowDeny'), d('Deny'))).toBe('would_deny');
+    expect(shadowOutcome(d('Deny', 'no-policy'), d('Deny', 'rule'))).toBe('same');
+    expect(shadowOutcome(d('Deny'), d('AllowWithShadowDeny'))).toBe('would_allow');
+    expect(compareShadow(d('Deny'), d('Allow')).difference).toEqual({
+      outcome: 'would_allow',
+      action: 'Allow',
+      via: 'rule',
+      policy: null,
+      fromIndex: null,
+    });
+  });
+
+  it('hasShadowPolicies is true only with a policy labelled kuma.io/effect: shadow', () => {
+    expect(hasShadowPolicies(SET)).toBe(true);
+    expect(hasShadowPolicies(policySet([allowAll]))).toBe(false);
+    expect(
+      hasShadowPolicies(
+        policySet([mtp('x', mesh(), [[mesh(), 'Allow']], { labels: { 'kuma.io/effect': 'enforce' } })]),
+      ),
+    ).toBe(false);
+    expect(compileShadowTable(policySet([allowAll]), 1)).toBeUndefined();
+  });
+});
