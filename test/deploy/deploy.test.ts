@@ -1,0 +1,281 @@
+/**
+ * Every YAML/JSON file under envoy/ and deploy/ parses, and the Kubernetes manifests agree with
+ * the service: ports, probe paths, env forms, the shutdown grace, the security context, the
+ * ConfigMap (the example policies, unchanged, and valid for `mtp-authz validate`).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../support/server.js';
+import {
+  CLI,
+  CONTRACT,
+  examplePolicies,
+  filesUnder,
+  type KubeObject,
+  kubernetesObjects,
+  loadYaml,
+  objectOf,
+  REPO,
+  selects,
+  writeConfigMapVolume,
+} from './contract.js';
+
+interface Probe {
+  httpGet: { path: string; port: string };
+}
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  ports: { name: string; containerPort: number }[];
+  readinessProbe: Probe;
+  livenessProbe: Probe;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  securityContext: Record<string, unknown>;
+  volumeMounts: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
+}
+interface Deployment extends KubeObject {
+  spec: {
+    replicas: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        terminationGracePeriodSeconds: number;
+        securityContext: Record<string, unknown>;
+        topologySpreadConstraints?: unknown[];
+        affinity?: unknown;
+        containers: Container[];
+        volumes: { name: string; configMap?: { name: string } }[];
+      };
+    };
+  };
+}
+interface Service extends KubeObject {
+  spec: {
+    clusterIP?: string;
+    selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string; appProtocol?: string }[];
+  };
+}
+
+describe('files under envoy/ and deploy/', () => {
+  const files = [...filesUnder('envoy'), ...filesUnder('deploy')].filter((f) => /\.(ya?ml|json)$/.test(f));
+
+  it('include the sidecar configs and every manifest', () => {
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'envoy/sidecar.yaml',
+        'envoy/sidecar-unix.yaml',
+        'deploy/kubernetes/kustomization.yaml',
+      ]),
+    );
+  });
+
+  it.each(files)('%s parses', (file) => {
+    const text = readFileSync(join(REPO, file), 'utf8');
+    if (file.endsWith('.json')) expect(() => JSON.parse(text)).not.toThrow();
+    else expect(loadYaml(join(REPO, file)).length).toBeGreaterThan(0);
+  });
+});
+
+describe('deploy/kubernetes', () => {
+  const objects = kubernetesObjects();
+  const deployment = objectOf<Deployment>(objects, 'Deployment');
+  const pod = deployment.spec.template;
+  const container = pod.spec.containers[0] as Container;
+  const services = objects.filter((o): o is Service => o.kind === 'Service');
+  const configMap = objectOf<KubeObject & { data: Record<string, string> }>(objects, 'ConfigMap');
+
+  it('kustomization.yaml lists every manifest in the directory', () => {
+    const kustomization = loadYaml(join(REPO, 'deploy/kubernetes/kustomization.yaml'))[0] as {
+      resources: string[];
+    };
+    const manifests = filesUnder('deploy/kubernetes')
+      .filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('/kustomization.yaml'))
+      .map((f) => f.slice('deploy/kubernetes/'.length));
+    expect([...kustomization.resources].sort()).toEqual(manifests);
+    expect(objects.map((o) => o.kind)).toEqual(
+      expect.arrayContaining([
+        'Deployment',
+        'Service',
+        'ConfigMap',
+        'PodDisruptionBudget',
+        'HorizontalPodAutoscaler',
+        'ServiceMonitor',
+      ]),
+    );
+  });
+
+  it('Deployment: two replicas selected by the pod labels', () => {
+    expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(selects(deployment.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+  });
+
+  it('Deployment: container ports grpc and http are the service defaults', () => {
+    expect(container.ports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'grpc', containerPort: CONTRACT.grpcPort }),
+        expect.objectContaining({ name: 'http', containerPort: CONTRACT.httpPort }),
+      ]),
+    );
+  });
+
+  it('Deployment: readiness on /readyz, liveness on /healthz, both on the http port', () => {
+    expect(container.readinessProbe.httpGet).toEqual({ path: CONTRACT.readyzPath, port: 'http' });
+    expect(container.livenessProbe.httpGet).toEqual({ path: CONTRACT.healthzPath, port: 'http' });
+  });
+
+  it('Deployment: every MTP_AUTHZ_ variable is the env form of a serve flag', () => {
+    const names = (container.env ?? []).map((e) => e.name).filter((n) => n.startsWith('MTP_AUTHZ_'));
+    expect(names).toContain('MTP_AUTHZ_POLICIES');
+    expect(names.filter((n) => !CONTRACT.flagEnvs.has(n))).toEqual([]);
+    expect(container.args).toEqual(['serve']);
+  });
+
+  it('Deployment: policies are the ConfigMap, mounted as a directory at MTP_AUTHZ_POLICIES', () => {
+    const policies = container.env?.find((e) => e.name === 'MTP_AUTHZ_POLICIES')?.value;
+    expect(policies).toBe(CONTRACT.policyDir);
+    const volume = pod.spec.volumes.find((v) => v.configMap?.name === configMap.metadata.name);
+    const mount = container.volumeMounts.find((m) => m.name === volume?.name);
+    // subPath mounts never see ConfigMap updates; the directory mount does, through ..data.
+    expect(mount).toEqual({ name: volume?.name, mountPath: policies, readOnly: true });
+  });
+
+  it('Deployment: the termination grace covers preStop plus the service shutdown grace', () => {
+    const command = container.lifecycle?.preStop?.exec?.command ?? [];
+    const preStopMs = command[0] === 'sleep' ? Number(command[1]) * 1000 : 0;
+    expect(pod.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+      preStopMs + CONTRACT.shutdownGraceMs,
+    );
+  });
+
+  it('Deployment: resources, non-root, read-only root, no privilege escalation, no capabilities', () => {
+    for (const kind of ['requests', 'limits'] as const) {
+      expect(Object.keys(container.resources[kind]).sort()).toEqual(['cpu', 'memory']);
+    }
+    expect(pod.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const dockerUser = /^USER (\d+)/m.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))?.[1];
+    expect(container.securityContext.runAsUser).toBe(Number(dockerUser));
+  });
+
+  it('Deployment: replicas are spread over nodes', () => {
+    const spread = JSON.stringify(pod.spec.topologySpreadConstraints ?? pod.spec.affinity ?? null);
+    expect(spread).toContain('kubernetes.io/hostname');
+  });
+
+  it('Services select the pods and name container ports; gRPC is marked HTTP/2', () => {
+    const containerPorts = new Set(container.ports.map((p) => p.name));
+    expect(services.length).toBeGreaterThan(0);
+    for (const service of services) {
+      expect(selects(service.spec.selector, pod.metadata.labels), service.metadata.name).toBe(true);
+      for (const port of service.spec.ports) {
+        expect(containerPorts.has(port.targetPort), `${service.metadata.name}/${port.name}`).toBe(true);
+        const expected = port.name === 'grpc' ? CONTRACT.grpcPort : CONTRACT.httpPort;
+        expect(port.port).toBe(expected);
+        if (port.name === 'grpc') expect(port.appProtocol).toBe('kubernetes.io/h2c');
+      }
+    }
+    const main = services.find((s) => s.metadata.name === deployment.metadata.name);
+    expect(main?.spec.ports.map((p) => p.name).sort()).toEqual(['grpc', 'http']);
+    expect(services.some((s) => s.spec.clusterIP === 'None')).toBe(true);
+  });
+
+  it('PodDisruptionBudget keeps a replica while allowing a drain', () => {
+    const pdb = objectOf<{
+      spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+    }>(objects, 'PodDisruptionBudget');
+    expect(selects(pdb.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+    expect(pdb.spec.minAvailable).toBeGreaterThanOrEqual(1);
+    expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas);
+  });
+
+  it('HorizontalPodAutoscaler (autoscaling/v2) scales the Deployment on CPU, from two', () => {
+    const hpa = objectOf<KubeObject & { spec: Record<string, unknown> }>(objects, 'HorizontalPodAutoscaler');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(hpa.spec.metrics)).toContain('"name":"cpu"');
+  });
+
+  it('ServiceMonitor scrapes /metrics on the http port of exactly one Service', () => {
+    const monitor = objectOf<KubeObject & { spec: Record<string, unknown> }>(objects, 'ServiceMonitor');
+    expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
+    const selector = (monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels;
+    const endpoints = monitor.spec.endpoints as { port: string; path: string }[];
+    expect(endpoints).toEqual([expect.objectContaining({ port: 'http', path: CONTRACT.metricsPath })]);
+    const scraped = services.filter(
+      (s) => selects(selector, s.metadata.labels) && s.spec.ports.some((p) => p.name === 'http'),
+    );
+    expect(scraped.map((s) => s.metadata.name)).toEqual([deployment.metadata.name]);
+  });
+
+  it('kustomization sets the image the Deployment uses', () => {
+    const kustomization = loadYaml(join(REPO, 'deploy/kubernetes/kustomization.yaml'))[0] as {
+      images: { name: string }[];
+    };
+    expect(kustomization.images.map((i) => i.name)).toContain(container.image.split(':')[0]);
+  });
+
+  it('ConfigMap holds exactly the example policies, unchanged', () => {
+    const examples = examplePolicies();
+    expect(examples.size).toBeGreaterThan(0);
+    expect(Object.keys(configMap.data).sort()).toEqual([...examples.keys()].sort());
+    for (const [key, text] of examples) expect(configMap.data[key], key).toBe(text);
+  });
+
+  describe.skipIf(!existsSync(CLI))(
+    'ConfigMap policies with the CLI (needs dist/cli.js: npm run build)',
+    () => {
+      let dir: string;
+      beforeAll(() => {
+        ensureBuilt();
+        dir = mkdtempSync(join(tmpdir(), 'mtp-configmap-'));
+      });
+      afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+      const validate = (path: string) => {
+        const result = spawnSync(process.execPath, [CLI, 'validate', path], { encoding: 'utf8' });
+        return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+      };
+
+      it('validate accepts them as plain files and as the kubelet mounts them (..data links)', () => {
+        const plain = join(dir, 'plain');
+        mkdirSync(plain);
+        for (const [key, text] of Object.entries(configMap.data)) writeFileSync(join(plain, key), text);
+        const asFiles = validate(plain);
+        expect(asFiles, asFiles.stderr).toMatchObject({ status: 0, stderr: '' });
+
+        const mounted = join(dir, 'mounted');
+        writeConfigMapVolume(mounted, configMap.data);
+        const asVolume = validate(mounted);
+        expect(asVolume, asVolume.stderr).toMatchObject({ status: 0, stderr: '' });
+        // The same policies, neither read twice through the links nor skipped as dot files.
+        expect(asVolume.stdout).toBe(asFiles.stdout);
+      });
+    },
+  );
+});
+
+if (!existsSync(CLI)) {
+  process.stderr.write('test/deploy: dist/cli.js is missing (npm run build); the CLI checks are skipped\n');
+}
