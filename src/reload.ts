@@ -106,6 +106,9 @@ export class Reloader {
   async #run(reason: string): Promise<ReloadOutcome> {
     const { state, log, load, compile, paths } = this.#options;
     const started = performance.now();
+    // Arm watches on new directories first: anything written after this is seen by the read below
+    // or raises an event for the next reload.
+    await this.#watcher?.refresh();
     const seen = await fingerprint(paths);
     let outcome: ReloadOutcome;
     let snapshot: Snapshot | undefined;
@@ -139,7 +142,6 @@ export class Reloader {
       log.error({ reason, err: error }, 'policy reload failed; keeping the last good policies');
     }
     this.#fingerprint = seen;
-    await this.#watcher?.refresh();
     this.#options.onReload?.(outcome, snapshot);
     return outcome;
   }
