@@ -1,0 +1,367 @@
+/**
+ * The write side of the admin API (SPEC §7): PUT and DELETE of stored resources and
+ * `POST /tokens/user`. Each attempt is answered and audited exactly once, whatever its outcome.
+ *
+ * A write runs authenticate → (writes enabled) → read and validate the body → [exclusive: look up
+ * the current resource → authorize → 409 for operators' files → write the file → reload] → answer.
+ * All writes run one after another, from the look-up to the end of their reload, so each one is
+ * checked against what is really stored, and a reload that fails can only be caused by that write
+ * (or by a file nobody wrote through the API): the write is then undone and answered 400.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { formatIssue } from '../errors.js';
+import { sendJson } from '../http/router.js';
+import { loadPolicyTexts } from '../policy/load.js';
+import type { AccessKind } from '../policy/types.js';
+import { DEFAULT_MESH, type MeshTrafficPermission, type PolicySet } from '../policy/types.js';
+import type { ReloadOutcome } from '../reload.js';
+import type { AuditResult } from './audit.js';
+import { BODY_FILE, type BodyResult, isPlainObject, parseBodyDocument, readRequestBody } from './body.js';
+import { isBuiltin } from './builtins.js';
+import {
+  badRequest,
+  conflict,
+  invalidResource,
+  notFound,
+  type Problem,
+  pathMismatch,
+  problem,
+  tokensDisabled,
+  unauthenticated,
+  writesDisabled,
+} from './problems.js';
+import { authorize, authorizeWrite, denial, USER_TOKEN_TYPE } from './rbac.js';
+import { findResource, type ManagedResource, toUniversal } from './resources.js';
+import type { AdminContext } from './routes.js';
+import { type ResourceTransaction, type StoredType, StoreError, type UniversalResource } from './store.js';
+import { DEFAULT_VALID_FOR, issueToken, parseDuration } from './tokens.js';
+import { authenticate, type User } from './users.js';
+
+/** What a write answers: a JSON body (problems included) or a text one (a token). */
+interface Answer {
+  readonly status: number;
+  readonly json?: unknown;
+  readonly text?: string;
+  /** Close the connection after answering (the rest of an oversized body is not read). */
+  readonly close?: boolean;
+}
+
+/** The resource a PUT or DELETE names in its path; `mesh` only for MeshTrafficPermission. */
+export interface Target {
+  readonly type: StoredType;
+  readonly mesh?: string;
+  readonly name: string;
+}
+
+/** What the audit line says; filled in as the attempt gets further. */
+interface Attempt {
+  user: User | undefined;
+  verb: AccessKind;
+  readonly type: string;
+  readonly mesh?: string;
+  name?: string;
+  result?: AuditResult;
+}
+
+const answerOf = (p: Problem, close?: boolean): Answer => ({ status: p.status, json: p, close });
+const fromBody = (r: Extract<BodyResult<object>, { ok: false }>): Answer => answerOf(r.problem, r.close);
+
+export class AdminWrites {
+  readonly #ctx: AdminContext;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(context: AdminContext) {
+    this.#ctx = context;
+  }
+
+  put(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const attempt: Attempt = { user: undefined, verb: this.#exists(target) ? 'UPDATE' : 'CREATE', ...target };
+    return this.#run(req, res, attempt, async () => {
+      const user = await this.#authenticate(req, attempt);
+      if (user === undefined) return answerOf(unauthenticated());
+      const store = this.#ctx.store;
+      if (store === undefined) return answerOf(writesDisabled());
+      const body = await readRequestBody(req, this.#ctx.maxBodyBytes);
+      if (!body.ok) return fromBody(body);
+      const doc = parseBodyDocument(body.text, body.format);
+      if (!doc.ok) return fromBody(doc);
+      const mismatch = checkAgainstPath(doc.value, target);
+      if (mismatch !== undefined) return answerOf(mismatch);
+      const validated = loadPolicyTexts([{ file: BODY_FILE, text: body.text }], {
+        maxFileBytes: this.#ctx.maxBodyBytes,
+      });
+      if (!validated.ok) return answerOf(invalidResource(validated.errors));
+      const proposed = findResource(validated.set, target.type, target.mesh, target.name);
+      const document = { ...(doc.value as Record<string, unknown>), ...target } as UniversalResource;
+      return this.#exclusive(target, async (tx) => {
+        const set = this.#set();
+        const existing = findResource(set, target.type, target.mesh, target.name);
+        const previous = await tx.read();
+        const verb = existing !== undefined || previous !== undefined ? 'UPDATE' : 'CREATE';
+        attempt.verb = verb;
+        const stored = existing ?? storedResource(tx.file, previous, target);
+        if (!this.#authorizeWrite(set, user, verb, target, stored, proposed)) return answerOf(denial(user));
+        if (existing !== undefined && !isBuiltin(existing) && resolve(existing.source.file) !== tx.file)
+          return answerOf(conflict(existing.source.file));
+        await tx.put(document);
+        const failed = await this.#reloadOrUndo(tx, previous, `${verb} ${describe(target)}`);
+        if (failed !== undefined) return failed;
+        const served = findResource(this.#set(), target.type, target.mesh, target.name);
+        return {
+          status: verb === 'CREATE' ? 201 : 200,
+          json: served === undefined ? document : toUniversal(served),
+        };
+      });
+    });
+  }
+
+  delete(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const attempt: Attempt = { user: undefined, verb: 'DELETE', ...target };
+    return this.#run(req, res, attempt, async () => {
+      const user = await this.#authenticate(req, attempt);
+      if (user === undefined) return answerOf(unauthenticated());
+      if (this.#ctx.store === undefined) return answerOf(writesDisabled());
+      return this.#exclusive(target, async (tx) => {
+        const set = this.#set();
+        const existing = findResource(set, target.type, target.mesh, target.name);
+        const previous = await tx.read();
+        if (existing === undefined && previous === undefined)
+          return answerOf(notFound(target.type, target.name, target.mesh));
+        const stored = existing ?? storedResource(tx.file, previous, target);
+        if (!this.#authorizeWrite(set, user, 'DELETE', target, stored, undefined))
+          return answerOf(denial(user));
+        // A built-in cannot be deleted (it is back as soon as nothing redefines it).
+        if (existing !== undefined && (isBuiltin(existing) || resolve(existing.source.file) !== tx.file))
+          return answerOf(conflict(existing.source.file));
+        await tx.delete();
+        const failed = await this.#reloadOrUndo(tx, previous, `DELETE ${describe(target)}`);
+        return failed ?? { status: 200, json: {} };
+      });
+    });
+  }
+
+  /** `POST /tokens/user` with `{"name", "groups", "validFor"}`: the token as text/plain. */
+  token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const attempt: Attempt = { user: undefined, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE };
+    return this.#run(req, res, attempt, async () => {
+      const user = await this.#authenticate(req, attempt);
+      if (user === undefined) return answerOf(unauthenticated());
+      const key = this.#ctx.signingKey;
+      if (key === undefined) return answerOf(tokensDisabled());
+      const body = await readRequestBody(req, this.#ctx.maxBodyBytes);
+      if (!body.ok) return fromBody(body);
+      const doc = parseBodyDocument(body.text, body.format);
+      if (!doc.ok) return fromBody(doc);
+      const request = parseTokenRequest(doc.value);
+      if (!request.ok) return answerOf(request.problem);
+      attempt.name = request.name;
+      const allowed = authorize(
+        { user, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE, name: request.name },
+        this.#rbac(this.#set()),
+      );
+      if (!allowed) return answerOf(denial(user));
+      const token = await issueToken(key, request);
+      return { status: 200, text: `${token}\n` };
+    });
+  }
+
+  /** Answers, audits and logs one attempt; an unexpected error is a 500, still audited. */
+  async #run(req: IncomingMessage, res: ServerResponse, attempt: Attempt, work: () => Promise<Answer>) {
+    let answer: Answer;
+    try {
+      answer = await work();
+    } catch (error) {
+      if (!(error instanceof StoreError)) {
+        this.#ctx.log?.error({ err: error, method: req.method, url: req.url }, 'admin write failed');
+        answer = answerOf(problem(500, 'Internal Server Error', 'the write failed; see the server log'));
+      } else answer = answerOf(badRequest(error.message));
+    }
+    this.#ctx.audit({
+      user: attempt.user,
+      verb: attempt.verb,
+      type: attempt.type,
+      ...(attempt.mesh === undefined ? {} : { mesh: attempt.mesh }),
+      ...(attempt.name === undefined ? {} : { name: attempt.name }),
+      status: answer.status,
+    });
+    send(res, answer);
+  }
+
+  async #authenticate(req: IncomingMessage, attempt: Attempt): Promise<User | undefined> {
+    const result = await authenticate(
+      {
+        headers: req.headers,
+        ...(req.socket.remoteAddress === undefined ? {} : { remoteAddress: req.socket.remoteAddress }),
+      },
+      this.#ctx.authentication,
+    );
+    if (!result.ok) {
+      this.#ctx.log?.info(
+        { reason: result.reason, method: req.method, url: req.url },
+        'admin request not authenticated',
+      );
+      return undefined;
+    }
+    attempt.user = result.user;
+    return result.user;
+  }
+
+  /** Runs `fn` with the resource's file locked, after every earlier write has finished. */
+  #exclusive(target: Target, fn: (tx: ResourceTransaction) => Promise<Answer>): Promise<Answer> {
+    const store = this.#ctx.store;
+    if (store === undefined) return Promise.resolve(answerOf(writesDisabled()));
+    const run = this.#queue.then(() => store.withResource(target.type, target.mesh, target.name, fn));
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Read-your-writes: waits for a load that started after the write. When that load fails, the
+   * file is put back as it was and the violations are answered (400; 500 when the load threw).
+   */
+  async #reloadOrUndo(
+    tx: ResourceTransaction,
+    previous: string | undefined,
+    what: string,
+  ): Promise<Answer | undefined> {
+    const outcome: ReloadOutcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
+    if (outcome.ok) return undefined;
+    if (previous === undefined) await tx.delete();
+    else await tx.put(parseYaml(previous) as UniversalResource);
+    await this.#ctx.reloader.reload(`admin API: undo ${what}`);
+    if (outcome.errors.length === 0)
+      return answerOf(
+        problem(500, 'Internal Server Error', `the policies could not be reloaded; ${what} was undone`),
+      );
+    const n = outcome.errors.length;
+    return answerOf(
+      badRequest(
+        `the policies do not load with this change (${n} violation${n === 1 ? '' : 's'}); ${what} was undone`,
+        outcome.errors.map(formatIssue),
+      ),
+    );
+  }
+
+  #authorizeWrite(
+    set: PolicySet,
+    user: User,
+    verb: 'CREATE' | 'UPDATE' | 'DELETE',
+    target: Target,
+    stored: ManagedResource | undefined,
+    proposed: ManagedResource | undefined,
+  ): boolean {
+    const stored_ = asMtp(stored);
+    const proposed_ = asMtp(proposed);
+    return authorizeWrite(
+      {
+        user,
+        verb,
+        type: target.type,
+        ...(target.mesh === undefined ? {} : { mesh: target.mesh }),
+        name: target.name,
+        ...(stored_ === undefined ? {} : { stored: stored_ }),
+        ...(proposed_ === undefined ? {} : { proposed: proposed_ }),
+      },
+      this.#rbac(set),
+    );
+  }
+
+  #rbac(set: PolicySet) {
+    return { roles: set.accessRoles, bindings: set.accessRoleBindings, accessType: this.#ctx.accessType };
+  }
+
+  #set(): PolicySet {
+    const snapshot = this.#ctx.state.current;
+    if (snapshot === undefined) throw new Error('no policy set loaded');
+    return snapshot.set;
+  }
+
+  #exists(target: Target): boolean {
+    const set = this.#ctx.state.current?.set;
+    return set !== undefined && findResource(set, target.type, target.mesh, target.name) !== undefined;
+  }
+}
+
+function send(res: ServerResponse, answer: Answer): void {
+  const headers: Record<string, string> = answer.close ? { connection: 'close' } : {};
+  if (answer.text === undefined) {
+    sendJson(res, answer.status, answer.json ?? {}, headers);
+    return;
+  }
+  res.writeHead(answer.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(answer.text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(answer.text);
+}
+
+function describe(target: Target): string {
+  const where = target.mesh === undefined ? '' : ` in mesh "${target.mesh}"`;
+  return `${target.type} "${target.name}"${where}`;
+}
+
+/** The body's `type`, `name` and `mesh` against the path (a missing `mesh` is `default`). */
+export function checkAgainstPath(value: unknown, target: Target): Problem | undefined {
+  if (!isPlainObject(value))
+    return badRequest('request body must be an object: one resource in the Universal form');
+  if (value.type === undefined && (value.kind !== undefined || value.apiVersion !== undefined)) {
+    return badRequest(
+      'request body must be in the Universal form (type, name, mesh), not the Kubernetes form',
+    );
+  }
+  if (value.type !== target.type) return pathMismatch('type', value.type, target.type);
+  if (value.name !== target.name) return pathMismatch('name', value.name, target.name);
+  if (target.mesh !== undefined) {
+    if ((value.mesh ?? DEFAULT_MESH) !== target.mesh) return pathMismatch('mesh', value.mesh, target.mesh);
+  } else if (value.mesh !== undefined) {
+    return badRequest(
+      `mesh ${JSON.stringify(value.mesh)} in the body: ${target.type} is global, not bound to a mesh`,
+    );
+  }
+  return undefined;
+}
+
+/** The stored file of a resource the serving set lacks (its last load failed), if it still validates. */
+function storedResource(file: string, text: string | undefined, target: Target): ManagedResource | undefined {
+  if (text === undefined) return undefined;
+  const loaded = loadPolicyTexts([{ file, text }]);
+  return loaded.ok ? findResource(loaded.set, target.type, target.mesh, target.name) : undefined;
+}
+
+function asMtp(resource: ManagedResource | undefined): MeshTrafficPermission | undefined {
+  return resource?.type === 'MeshTrafficPermission' ? resource : undefined;
+}
+
+const TOKEN_FIELDS = ['name', 'groups', 'validFor'];
+
+type TokenRequest =
+  | { ok: true; name: string; groups: string[]; validForSeconds: number }
+  | { ok: false; problem: Problem };
+
+/** `{"name": "...", "groups": ["..."], "validFor": "24h"}`; `groups` and `validFor` are optional. */
+export function parseTokenRequest(value: unknown): TokenRequest {
+  const fail = (detail: string): TokenRequest => ({ ok: false, problem: badRequest(detail) });
+  if (!isPlainObject(value)) return fail('request body must be an object: {"name", "groups", "validFor"}');
+  for (const key of Object.keys(value)) {
+    if (!TOKEN_FIELDS.includes(key))
+      return fail(`unknown field ${JSON.stringify(key)}: expected name, groups or validFor`);
+  }
+  const { name, groups = [], validFor = DEFAULT_VALID_FOR } = value;
+  if (typeof name !== 'string' || name === '') return fail('name must be a non-empty string');
+  if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string' && g !== '')) {
+    return fail('groups must be an array of non-empty strings');
+  }
+  if (typeof validFor !== 'string') return fail('validFor must be a duration such as 30s, 15m or 24h');
+  try {
+    return { ok: true, name, groups, validForSeconds: parseDuration(validFor) };
+  } catch (error) {
+    return fail(`validFor: ${(error as Error).message}`);
+  }
+}
