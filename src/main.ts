@@ -2,7 +2,10 @@
  * The composition root of `mtp-authz serve`: settings → policies → decision table → state →
  * gRPC and HTTP listeners → signals. Nothing else wires modules together.
  */
-import { mkdirSync } from 'node:fs';
+import { createAuditLog } from './admin/audit.js';
+import { createAdminRoutes } from './admin/routes.js';
+import { AdminStore } from './admin/store.js';
+import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
 import type { CertificateReader } from './authz/request.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
@@ -56,7 +59,8 @@ export function policyPaths(settings: Settings): string[] {
 export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
   const { log } = options;
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (settings.adminStateDir !== undefined) mkdirSync(settings.adminStateDir, { recursive: true });
+  const signingKey = await openSigningKey(settings);
+  const store = await openAdminStore(settings);
 
   const loaded = await loadPolicies(policyPaths(settings), { maxFileBytes: settings.maxPolicyFileBytes });
   const warnings = loaded.ok ? loaded.set.warnings : loaded.warnings;
@@ -112,7 +116,22 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
   try {
-    http = await startHttpServer(state, settings.httpAddress);
+    const adminRoutes = createAdminRoutes({
+      state,
+      reloader,
+      ...(store === undefined ? {} : { store }),
+      ...(signingKey === undefined ? {} : { signingKey }),
+      authentication: {
+        localhostIsAdmin: settings.adminLocalhostIsAdmin,
+        ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
+      },
+      accessType: settings.accessType,
+      audit: createAuditLog(),
+      log,
+    });
+    http = await startHttpServer(state, settings.httpAddress, [...adminRoutes], (error) =>
+      log.error({ err: error }, 'HTTP request failed'),
+    );
   } catch (error) {
     grpc.forceClose();
     reloader.stop();
@@ -141,6 +160,30 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       return stopping;
     },
   };
+}
+
+/** `--token-signing-key`, read once at start-up; an unusable key is bad usage (exit 2). */
+async function openSigningKey(settings: Settings): Promise<SigningKey | undefined> {
+  if (settings.tokenSigningKey === undefined) return undefined;
+  try {
+    return await loadSigningKey(settings.tokenSigningKey);
+  } catch (error) {
+    if (error instanceof SigningKeyError) throw new StartError(EXIT_USAGE, error.message);
+    throw error;
+  }
+}
+
+/** `--admin-state-dir`: created if needed and cleaned of a crash's temp files before the first load. */
+async function openAdminStore(settings: Settings): Promise<AdminStore | undefined> {
+  if (settings.adminStateDir === undefined) return undefined;
+  try {
+    return await AdminStore.open(settings.adminStateDir);
+  } catch (error) {
+    throw new StartError(
+      1,
+      `cannot open --admin-state-dir ${settings.adminStateDir}: ${(error as Error).message}`,
+    );
+  }
 }
 
 /**
