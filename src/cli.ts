@@ -22,6 +22,8 @@ Commands:
   explain    decide one request offline and say why
              --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
              [--client-san URI (repeatable) | --client-cert FILE] [--output text|json]
+  token      issue a user token for the admin API
+             --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
 `;
 
 class UsageError extends Error {}
@@ -39,6 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await validateCommand(rest);
       case 'explain':
         return await explainCommand(rest);
+      case 'token':
+        return await (await import('./commands/token.js')).tokenCommand(rest, process.env);
       case undefined:
       case 'help':
       case '--help':
