@@ -4,13 +4,15 @@
  * position; nothing here throws for bad content. JSON is parsed as YAML 1.2 so it gets positions too.
  */
 import {
+  Composer,
+  type CST,
   type Document,
   isAlias,
   isMap,
   isScalar,
   isSeq,
   LineCounter,
-  parseAllDocuments,
+  Parser,
   type Node as YamlNode,
 } from 'yaml';
 import { POLICY_MESSAGES as M } from '../errors.js';
@@ -75,6 +77,8 @@ export const MAX_ALIAS_COUNT = 100;
 const MAX_ALIAS_NODES = 10_000;
 /** Policies nest about 8 levels deep; anything near this limit is an attack or a mistake. */
 export const MAX_NESTING_DEPTH = 64;
+/** Unbalanced `[` / `{` beyond which the input is refused before parsing. */
+const MAX_RAW_BRACKET_DEPTH = 1_000;
 
 const START: Pos = { line: 1, col: 1 };
 
@@ -97,14 +101,35 @@ export function parsePolicyText(file: string, data: string | Uint8Array, options
   }
 
   const lineCounter = new LineCounter();
+  const at = (offset: number | undefined): Pos => linePos(lineCounter, offset);
   let docs: Document.Parsed[];
   try {
-    docs = [...parseAllDocuments(decoded.text, { lineCounter, prettyErrors: false })];
+    // The parser is iterative; the composer recurses. Bound the depth before composing, or a
+    // deeply nested input exhausts the stack (or worse: V8 aborts compiling a RegExp near the limit).
+    const bracketed = firstDeepBracket(decoded.text, MAX_RAW_BRACKET_DEPTH);
+    if (bracketed !== undefined) {
+      const pos = new LineCounter();
+      for (
+        let i = decoded.text.indexOf('\n');
+        i !== -1 && i < bracketed;
+        i = decoded.text.indexOf('\n', i + 1)
+      ) {
+        pos.addNewLine(i + 1);
+      }
+      result.errors.push(yamlIssue(file, linePos(pos, bracketed), M.tooDeep(MAX_NESTING_DEPTH)));
+      return result;
+    }
+    const tokens = [...new Parser(lineCounter.addNewLine).parse(decoded.text)];
+    const tooDeep = firstTooDeep(tokens, MAX_NESTING_DEPTH);
+    if (tooDeep !== undefined) {
+      result.errors.push(yamlIssue(file, at(tooDeep), M.tooDeep(MAX_NESTING_DEPTH)));
+      return result;
+    }
+    docs = [...new Composer({ prettyErrors: false, uniqueKeys: false }).compose(tokens)] as Document.Parsed[];
   } catch (error) {
     result.errors.push({ ...fileIssue(file, String((error as Error).message ?? error)), path: 'yaml' });
     return result;
   }
-  const at = (offset: number | undefined): Pos => linePos(lineCounter, offset);
 
   docs.forEach((doc, index) => {
     for (const w of doc.warnings) result.warnings.push(yamlIssue(file, at(w.pos[0]), w.message));
@@ -133,6 +158,40 @@ function linePos(lineCounter: LineCounter, offset: number | undefined): Pos {
   if (offset === undefined) return START;
   const { line, col } = lineCounter.linePos(offset);
   return line === 0 ? { line: 1, col: offset + 1 } : { line, col };
+}
+
+/**
+ * A linear pre-check that spares the parser (whose cost grows steeply with nesting) inputs
+ * that are obviously far too deep: brackets are counted without regard to quoting, so only a
+ * depth no policy comes near is refused here; the exact check runs on the parsed tree.
+ */
+function firstDeepBracket(text: string, limit: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return i;
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/** Offset of the first CST node nested deeper than `limit` collections, walking without recursion. */
+function firstTooDeep(tokens: readonly CST.Token[], limit: number): number | undefined {
+  const stack: [CST.Token, number][] = tokens.map((t) => [t, 0]);
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [token, depth] = next;
+    if (token.type === 'document') {
+      if (token.value) stack.push([token.value, depth]);
+    } else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
+      if (depth >= limit) return token.offset;
+      for (const item of token.items) {
+        if ('key' in item && item.key) stack.push([item.key, depth + 1]);
+        if (item.value) stack.push([item.value, depth + 1]);
+      }
+    }
+  }
+  return undefined;
 }
 
 // --- UTF-8 -------------------------------------------------------------------------------
@@ -190,7 +249,8 @@ class ConvertError extends Error {
 class Converter {
   private aliases = 0;
   private aliasNodes = 0;
-  private aliasDepth = 0;
+  /** Position of the alias being expanded, if any. */
+  private outerAlias: Pos | undefined;
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -199,18 +259,19 @@ class Converter {
 
   convert(node: unknown, depth: number, posOverride?: Pos): LNode {
     if (depth > MAX_NESTING_DEPTH) throw new ConvertError(this.posOf(node), M.tooDeep(MAX_NESTING_DEPTH));
-    if (this.aliasDepth > 0 && ++this.aliasNodes > MAX_ALIAS_NODES) {
-      throw new ConvertError(this.posOf(node), M.aliasBomb);
-    }
     const pos = posOverride ?? this.posOf(node);
+    if (this.outerAlias !== undefined && ++this.aliasNodes > MAX_ALIAS_NODES) {
+      throw new ConvertError(this.outerAlias, M.aliasBomb);
+    }
     if (isAlias(node)) {
-      if (++this.aliases > MAX_ALIAS_COUNT) throw new ConvertError(pos, M.aliasBomb);
-      const target = node.resolve(this.doc);
-      this.aliasDepth++;
+      // Report a budget overrun at the alias written outside any expansion: the one to look at.
+      const outermost = this.outerAlias === undefined;
+      if (outermost) this.outerAlias = pos;
+      if (++this.aliases > MAX_ALIAS_COUNT) throw new ConvertError(this.outerAlias ?? pos, M.aliasBomb);
       try {
-        return this.convert(target ?? null, depth + 1, pos);
+        return this.convert(node.resolve(this.doc) ?? null, depth + 1, pos);
       } finally {
-        this.aliasDepth--;
+        if (outermost) this.outerAlias = undefined;
       }
     }
     if (isMap(node)) {
