@@ -59,7 +59,7 @@ export const POLICY_MESSAGES = {
   // --- files and YAML hazards ---
   noSuchFile: 'no such file or directory',
   notARegularFile: 'not a regular file or directory',
-  fileError: (reason: string): string => reason,
+  unreadable: (code: string): string => `cannot be read (${code})`,
   fileTooLarge: (size: number, limit: number): string =>
     `file is ${size} bytes, over the limit of ${limit} bytes (--max-policy-file-bytes)`,
   invalidUtf8: (offset: number): string =>

@@ -31,7 +31,7 @@ const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
 function errnoMessage(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== undefined && ERRNO_MESSAGES[code] !== undefined) return ERRNO_MESSAGES[code];
-  return M.fileError(code ?? String((error as Error).message ?? error));
+  return M.unreadable(code ?? String((error as Error).message ?? error));
 }
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {

@@ -189,6 +189,8 @@ describe('valid fixtures', () => {
         "test/fixtures/valid/with-warnings.yaml:16:9: spec.from[0].default.log: unknown field, ignored",
         "test/fixtures/valid/with-warnings.yaml:19:9: spec.from[1].targetRef.proxyTypes: is ignored in a from entry (it only selects proxies in the top-level targetRef)",
         "test/fixtures/valid/with-warnings.yaml:22:3: spec.to: unknown field, ignored",
+        "test/fixtures/valid/with-warnings.yaml:27:1: mesh: is ignored: AccessRole is global (not bound to a mesh)",
+        "test/fixtures/valid/with-warnings.yaml:34:11: rules[0].when[0].targetRef.proxyTypes: is ignored: qualifiers compare targetRefs by kind, name and tags only",
       ]
     `);
   });
@@ -246,6 +248,12 @@ describe('files and directories', () => {
   it('reads a file named explicitly whatever its extension', async () => {
     await writeFile(join(dir, 'policy.txt'), MTP('txt'));
     expect(setOf(await loadPolicies([join(dir, 'policy.txt')])).policies.map((p) => p.name)).toEqual(['txt']);
+  });
+
+  it('refuses a path that is neither a file nor a directory', async () => {
+    expect(errorsOf(await loadPolicies(['/dev/null']))).toEqual([
+      '/dev/null:1:1: file: not a regular file or directory',
+    ]);
   });
 
   it('accepts an empty directory as an empty policy set', async () => {

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/errors.js';
+import { formatIssue, POLICY_MESSAGES } from '../../src/errors.js';
 import { loadPolicies, loadPolicyTexts } from '../../src/policy/load.js';
 
 const INVALID = 'test/fixtures/invalid';
@@ -41,6 +41,36 @@ describe('invalid fixtures', () => {
     const actual = await render(name);
     if (update) writeFileSync(expectedPath(name), actual);
     expect(actual).toBe(readFileSync(expectedPath(name), 'utf8'));
+  });
+});
+
+describe('the message table', () => {
+  // Every message must be produced somewhere a test asserts it: an .expected file or a test file.
+  const corpus = [
+    ...readdirSync(INVALID)
+      .filter((n) => n.endsWith('.expected'))
+      .map((n) => readFileSync(join(INVALID, n), 'utf8')),
+    ...['parse', 'load', 'validate'].map((t) => readFileSync(`test/policy/${t}.test.ts`, 'utf8')),
+  ].join('\n');
+  /** Messages this suite cannot provoke portably (an errno other than the common ones). */
+  const untested = new Set(['unreadable']);
+
+  it.each(Object.keys(POLICY_MESSAGES))('%s is asserted by a test', (code) => {
+    if (untested.has(code)) return;
+    const template = POLICY_MESSAGES[code as keyof typeof POLICY_MESSAGES];
+    const SENTINEL = '\u0001';
+    const rendered =
+      typeof template === 'string'
+        ? template
+        : // A one-element array prints as its element and also serves where a list is expected.
+          (template as (...args: unknown[]) => string)(
+            ...Array.from({ length: template.length }, () => [SENTINEL]),
+          ).replaceAll(`[${SENTINEL}]`, SENTINEL);
+    const pattern = rendered
+      .split(SENTINEL)
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*?');
+    expect(corpus).toMatch(new RegExp(pattern));
   });
 });
 
