@@ -5,7 +5,6 @@
  */
 import {
   Composer,
-  type CST,
   type Document,
   isAlias,
   isMap,
@@ -17,6 +16,7 @@ import {
 } from 'yaml';
 import { POLICY_MESSAGES as M } from '../errors.js';
 import type { PolicyIssue } from './types.js';
+import { decodeUtf8, firstDeepBracket, firstTooDeep, offsetPos } from './yaml-guards.js';
 
 /** One-based line and column. */
 export interface Pos {
@@ -94,9 +94,9 @@ export function parsePolicyText(file: string, data: string | Uint8Array, options
     result.errors.push(fileIssue(file, M.fileTooLarge(size, options.maxFileBytes)));
     return result;
   }
-  const decoded = typeof data === 'string' ? { text: data.replace(/^\uFEFF/, '') } : decodeUtf8(file, data);
-  if ('issue' in decoded) {
-    result.errors.push(decoded.issue);
+  const decoded = typeof data === 'string' ? { text: data.replace(/^\uFEFF/, '') } : decodeUtf8(data);
+  if ('invalidAt' in decoded) {
+    result.errors.push(fileIssue(file, M.invalidUtf8(decoded.invalidAt), decoded.pos));
     return result;
   }
 
@@ -108,15 +108,7 @@ export function parsePolicyText(file: string, data: string | Uint8Array, options
     // deeply nested input exhausts the stack (or worse: V8 aborts compiling a RegExp near the limit).
     const bracketed = firstDeepBracket(decoded.text, MAX_RAW_BRACKET_DEPTH);
     if (bracketed !== undefined) {
-      const pos = new LineCounter();
-      for (
-        let i = decoded.text.indexOf('\n');
-        i !== -1 && i < bracketed;
-        i = decoded.text.indexOf('\n', i + 1)
-      ) {
-        pos.addNewLine(i + 1);
-      }
-      result.errors.push(yamlIssue(file, linePos(pos, bracketed), M.tooDeep(MAX_NESTING_DEPTH)));
+      result.errors.push(yamlIssue(file, offsetPos(decoded.text, bracketed), M.tooDeep(MAX_NESTING_DEPTH)));
       return result;
     }
     const tokens = [...new Parser(lineCounter.addNewLine).parse(decoded.text)];
@@ -158,80 +150,6 @@ function linePos(lineCounter: LineCounter, offset: number | undefined): Pos {
   if (offset === undefined) return START;
   const { line, col } = lineCounter.linePos(offset);
   return line === 0 ? { line: 1, col: offset + 1 } : { line, col };
-}
-
-/**
- * A linear pre-check that spares the parser (whose cost grows steeply with nesting) inputs
- * that are obviously far too deep: brackets are counted without regard to quoting, so only a
- * depth no policy comes near is refused here; the exact check runs on the parsed tree.
- */
-function firstDeepBracket(text: string, limit: number): number | undefined {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return i;
-    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
-  }
-  return undefined;
-}
-
-/** Offset of the first CST node nested deeper than `limit` collections, walking without recursion. */
-function firstTooDeep(tokens: readonly CST.Token[], limit: number): number | undefined {
-  const stack: [CST.Token, number][] = tokens.map((t) => [t, 0]);
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [token, depth] = next;
-    if (token.type === 'document') {
-      if (token.value) stack.push([token.value, depth]);
-    } else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
-      if (depth >= limit) return token.offset;
-      for (const item of token.items) {
-        if ('key' in item && item.key) stack.push([item.key, depth + 1]);
-        if (item.value) stack.push([item.value, depth + 1]);
-      }
-    }
-  }
-  return undefined;
-}
-
-// --- UTF-8 -------------------------------------------------------------------------------
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const lenientUtf8 = new TextDecoder('utf-8');
-
-function decodeUtf8(file: string, bytes: Uint8Array): { text: string } | { issue: PolicyIssue } {
-  try {
-    return { text: strictUtf8.decode(bytes) };
-  } catch {
-    const offset = firstInvalidUtf8Byte(bytes);
-    const lineStart = bytes.lastIndexOf(0x0a, offset - 1) + 1;
-    let line = 1;
-    for (let i = 0; i < lineStart; i++) if (bytes[i] === 0x0a) line++;
-    const col = lenientUtf8.decode(bytes.subarray(lineStart, offset)).replace(/^\uFEFF/, '').length + 1;
-    return { issue: fileIssue(file, M.invalidUtf8(offset), { line, col }) };
-  }
-}
-
-/** Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629). */
-export function firstInvalidUtf8Byte(bytes: Uint8Array): number {
-  let i = 0;
-  const cont = (at: number, lo = 0x80, hi = 0xbf): boolean => {
-    const b = bytes[at];
-    return b !== undefined && b >= lo && b <= hi;
-  };
-  while (i < bytes.length) {
-    const b = bytes[i] as number;
-    if (b < 0x80) i += 1;
-    else if (b >= 0xc2 && b <= 0xdf && cont(i + 1)) i += 2;
-    else if (b === 0xe0 && cont(i + 1, 0xa0) && cont(i + 2)) i += 3;
-    else if (((b >= 0xe1 && b <= 0xec) || b === 0xee || b === 0xef) && cont(i + 1) && cont(i + 2)) i += 3;
-    else if (b === 0xed && cont(i + 1, 0x80, 0x9f) && cont(i + 2)) i += 3;
-    else if (b === 0xf0 && cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3)) i += 4;
-    else if (b >= 0xf1 && b <= 0xf3 && cont(i + 1) && cont(i + 2) && cont(i + 3)) i += 4;
-    else if (b === 0xf4 && cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3)) i += 4;
-    else return i;
-  }
-  return -1;
 }
 
 // --- YAML nodes → located nodes ----------------------------------------------------------

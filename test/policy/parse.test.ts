@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/errors.js';
 import {
-  firstInvalidUtf8Byte,
   type LMap,
   type LNode,
   MAX_ALIAS_COUNT,
   type ParseResult,
   parsePolicyText,
 } from '../../src/policy/parse.js';
+import { firstInvalidUtf8Byte } from '../../src/policy/yaml-guards.js';
 
 const parse = (text: string | Uint8Array, maxFileBytes = 1 << 20): ParseResult =>
   parsePolicyText('f.yaml', text, { maxFileBytes });
