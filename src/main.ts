@@ -2,6 +2,8 @@
  * The composition root of `mtp-authz serve`: settings → policies → decision table → state →
  * gRPC and HTTP listeners → signals. Nothing else wires modules together.
  */
+
+import { Registry } from 'prom-client';
 import { createAuditLog } from './admin/audit.js';
 import { createAdminRoutes } from './admin/routes.js';
 import { AdminStore } from './admin/store.js';
@@ -9,10 +11,15 @@ import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from 
 import { clientFromCertificate } from './authz/certificate.js';
 import type { CertificateReader } from './authz/request.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
+import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
+import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
+import type { Route } from './http/router.js';
+import { observabilityRoutes } from './http/routes-observability.js';
 import { type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
-import { compilePolicySet } from './policy/compile.js';
+import { createMetrics } from './metrics.js';
+import { compileTables } from './policy/compile.js';
 import { loadPolicies } from './policy/load.js';
 import { loadPoliciesOffThread } from './policy/load-off-thread.js';
 import { Reloader } from './reload.js';
@@ -34,6 +41,7 @@ export class StartError extends Error {
 
 export interface RunningService {
   readonly state: ServiceState;
+  readonly registry: Registry;
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly http: HttpService;
@@ -46,6 +54,8 @@ export interface StartOptions {
   /** Where policy violations are printed at start-up (stderr). */
   readonly report?: (line: string) => void;
   readonly readCertificate?: CertificateReader;
+  /** Decision log destination; default stdout. */
+  readonly decisionLog?: DecisionLog;
 }
 
 /** The policy paths of a start-up or reload: the operator's, then the admin API's own directory. */
@@ -53,6 +63,24 @@ export function policyPaths(settings: Settings): string[] {
   return settings.adminStateDir === undefined
     ? [...settings.policies]
     : [...settings.policies, settings.adminStateDir];
+}
+
+/** GET /metrics, GET /policies and POST /explain over the live state. */
+function observability(state: ServiceState, reloader: Reloader, registry: Registry): Route[] {
+  const context = {
+    registry,
+    snapshot: () => {
+      const current = state.current;
+      return current === undefined ? undefined : { ...current, stale: reloader.stale };
+    },
+    table: () => state.current?.table,
+  };
+  return observabilityRoutes.map((route) => ({
+    method: route.method,
+    path: route.path,
+    help: route.help,
+    handle: (req, res) => route.handler(req, res, context),
+  }));
 }
 
 /** Loads the policies and opens both listeners; throws StartError when it cannot. */
@@ -70,9 +98,8 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     throw new StartError(EXIT_INVALID_POLICIES, `invalid policies: ${loaded.errors.length} violation(s)`);
   }
   const generation = 1;
-  const table = compilePolicySet(loaded.set, { generation });
   const state = new ServiceState({
-    table,
+    ...compileTables(loaded.set, generation),
     set: loaded.set,
     generation,
     loadedAt: new Date(),
@@ -83,13 +110,34 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     'policies loaded',
   );
 
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  metrics.recordReload(true, generation, loaded.set);
+  const cacheObserver = {
+    lookup: (cache: 'decision' | 'identity', hit: boolean) => metrics.recordCacheLookup(cache, hit),
+  };
+  const decisions = new DecisionCache(settings.decisionCacheSize, cacheObserver);
+  const identities = cachedCertificateReader(
+    options.readCertificate ?? clientFromCertificate,
+    settings.identityCacheSize,
+    cacheObserver,
+  );
+  metrics.trackCacheEntries('decision', () => decisions.size);
+  metrics.trackCacheEntries('identity', identities.size);
+  const decisionLog = options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed });
+
   const reloader = new Reloader({
     paths: policyPaths(settings),
     state,
     log,
     load: (paths) => loadPoliciesOffThread(paths, { maxFileBytes: settings.maxPolicyFileBytes }),
-    compile: (set, generation) => compilePolicySet(set, { generation }),
+    compile: compileTables,
     resyncIntervalMs: settings.resyncIntervalMs,
+    onReload: (outcome, snapshot) => {
+      if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
+      else metrics.recordReload(false);
+      metrics.setStale(reloader.stale);
+    },
   });
   // Watch before listening: a change made right after start-up must not be missed.
   await reloader.start();
@@ -107,7 +155,8 @@ export async function start(settings: Settings, options: StartOptions): Promise<
         ? {}
         : { tls: tls.clientCa === undefined ? { cert: tls.cert, key: tls.key } : tls }),
       maxRequestBytes: settings.maxRequestBytes,
-      readCertificate: options.readCertificate ?? clientFromCertificate,
+      readCertificate: identities.read,
+      observers: { decisions, metrics, decisionLog },
       log,
     });
   } catch (error) {
@@ -129,8 +178,11 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       audit: createAuditLog(),
       log,
     });
-    http = await startHttpServer(state, settings.httpAddress, [...adminRoutes], (error) =>
-      log.error({ err: error }, 'HTTP request failed'),
+    http = await startHttpServer(
+      state,
+      settings.httpAddress,
+      [...observability(state, reloader, registry), ...adminRoutes],
+      (error) => log.error({ err: error }, 'HTTP request failed'),
     );
   } catch (error) {
     grpc.forceClose();
@@ -145,6 +197,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   let stopping: Promise<void> | undefined;
   return {
     state,
+    registry,
     reloader,
     grpc,
     http,
@@ -155,6 +208,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
         await grpc.shutdown(settings.shutdownGraceMs);
         await http.close();
+        await decisionLog.close();
         log.info('stopped');
       })();
       return stopping;

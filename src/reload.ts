@@ -5,9 +5,9 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DecisionTable } from './decision/table.js';
 import { formatIssue } from './errors.js';
 import type { Logger } from './log.js';
+import type { CompiledTables } from './policy/compile.js';
 import type { LoadResult } from './policy/load.js';
 import type { PolicyIssue, PolicySet } from './policy/types.js';
 import { type PolicyWatcher, watchPolicyPaths } from './policy/watch.js';
@@ -22,7 +22,7 @@ export interface ReloaderOptions {
   readonly state: ServiceState;
   readonly log: Logger;
   readonly load: (paths: readonly string[]) => Promise<LoadResult>;
-  readonly compile: (set: PolicySet, generation: number) => DecisionTable;
+  readonly compile: (set: PolicySet, generation: number) => CompiledTables;
   /** Quiet time after the last file event before reloading (editors write in several steps). */
   readonly debounceMs?: number;
   /** Full rescan period, the safety net for missed events; 0 disables it. */
@@ -116,8 +116,8 @@ export class Reloader {
       const result = await load(paths);
       if (result.ok) {
         const generation = (state.current?.generation ?? 0) + 1;
-        const table = compile(result.set, generation);
-        snapshot = { table, set: result.set, generation, loadedAt: new Date(), files: result.files };
+        const tables = compile(result.set, generation);
+        snapshot = { ...tables, set: result.set, generation, loadedAt: new Date(), files: result.files };
         state.swap(snapshot);
         this.#stale = false;
         outcome = { ok: true, generation, durationMs: performance.now() - started };

@@ -8,6 +8,8 @@ import type { PolicySet } from './policy/types.js';
 
 export interface Snapshot {
   readonly table: DecisionTable;
+  /** Enforced plus shadow policies (SPEC §6.4); absent when the set has no shadow policy. */
+  readonly shadowTable?: DecisionTable | undefined;
   readonly set: PolicySet;
   readonly generation: number;
   readonly loadedAt: Date;

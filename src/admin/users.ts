@@ -41,9 +41,13 @@ export const ANONYMOUS: User = Object.freeze({
   name: ANONYMOUS_USER,
   groups: Object.freeze([UNAUTHENTICATED_GROUP]),
 });
+/**
+ * Also authenticated, as in Kuma: the built-in `default` binding then grants the local admin
+ * writes on a fresh install, and restricting `default` to `mesh-system:admin` keeps them.
+ */
 export const LOCALHOST_ADMIN: User = Object.freeze({
   name: ADMIN_USER,
-  groups: Object.freeze([ADMIN_GROUP]),
+  groups: Object.freeze([ADMIN_GROUP, AUTHENTICATED_GROUP]),
 });
 
 /** Headers a proxy adds: their presence means the peer address is not the real client. */

@@ -1,10 +1,14 @@
 /**
- * The Check handler: bytes in, bytes out. Decode → map → decide → encode; it does no I/O and holds
- * no state but the snapshot it reads once per call. A request it cannot decode is refused with an
- * INVALID_ARGUMENT error (a malformed message is not a decision).
+ * The Check handler: bytes in, bytes out. Decode → map → decide → encode, then tell the
+ * observers (metrics, decision log, shadow evaluation). It does no I/O of its own and reads the
+ * policy snapshot once per call. A request it cannot decode is refused with an INVALID_ARGUMENT
+ * error (a malformed message is not a decision).
  */
-import { decide } from '../decision/decide.js';
+import { DecisionCache } from '../decision/cache.js';
 import type { Decision } from '../decision/types.js';
+import type { DecisionLog } from '../decision-log.js';
+import { type Metrics, meshLabel } from '../metrics.js';
+import { compareShadow, type ShadowResult } from '../shadow.js';
 import type { ServiceState } from '../state.js';
 import { decodeCheckRequest, MalformedMessageError } from './codec.js';
 import { type CertificateReader, type CheckInput, checkInputOf } from './request.js';
@@ -19,10 +23,25 @@ export interface CheckHandler {
   check(request: Buffer, tagsMetadata: string | undefined): CheckOutcome;
 }
 
-export function createCheckHandler(state: ServiceState, readCertificate: CertificateReader): CheckHandler {
+export interface CheckObservers {
+  readonly decisions?: DecisionCache;
+  readonly metrics?: Metrics;
+  readonly decisionLog?: DecisionLog;
+}
+
+const SHADOW_SCOPE = 'shadow';
+
+export function createCheckHandler(
+  state: ServiceState,
+  readCertificate: CertificateReader,
+  observers: CheckObservers = {},
+): CheckHandler {
   const responses = new ResponseCache();
+  const decisions = observers.decisions ?? new DecisionCache(0);
+  const { metrics, decisionLog } = observers;
   return {
     check(request, tagsMetadata) {
+      const started = performance.now();
       const snapshot = state.current;
       if (snapshot === undefined) return { ok: false, code: 'unavailable', message: 'no policy set loaded' };
       let input: CheckInput;
@@ -34,8 +53,40 @@ export function createCheckHandler(state: ServiceState, readCertificate: Certifi
         }
         throw error;
       }
-      const decision = decide(snapshot.table, input.destination, input.client);
-      return { ok: true, response: responses.answer(decision, input.http !== undefined), decision, input };
+      const { destination, client } = input;
+      const decision = decisions.decide(snapshot.table, destination, client);
+      const response = responses.answer(decision, input.http !== undefined);
+
+      let shadow: ShadowResult | undefined;
+      const shadowTable = snapshot.shadowTable;
+      if (shadowTable !== undefined) {
+        const shadowDecision = decisions.decide(shadowTable, destination, client, SHADOW_SCOPE);
+        shadow = compareShadow(decision, shadowDecision);
+      }
+      if (metrics !== undefined) {
+        const mesh = meshLabel(snapshot.table, destination?.mesh);
+        metrics.recordCheck(mesh, decision.action, decision.via, (performance.now() - started) / 1000);
+        if (shadow !== undefined) metrics.recordShadow(mesh, shadow.outcome);
+      }
+      if (decisionLog?.wants(decision, shadow?.difference != null)) {
+        const http = input.http;
+        decisionLog.record({
+          decision,
+          destination,
+          client,
+          http:
+            http === undefined
+              ? undefined
+              : {
+                  method: http.method,
+                  host: http.host,
+                  path: http.path,
+                  requestId: http.requestId || undefined,
+                },
+          shadow: shadow?.difference,
+        });
+      }
+      return { ok: true, response, decision, input };
     },
   };
 }

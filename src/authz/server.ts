@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
 import type { GrpcListenAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
-import { createCheckHandler } from './check.js';
+import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';
 import { createHealthService, healthServiceDefinition } from './health.js';
 import type { CertificateReader } from './request.js';
@@ -50,6 +50,8 @@ export interface GrpcServerOptions {
   readonly tls?: GrpcTlsFiles;
   readonly maxRequestBytes: number;
   readonly readCertificate: CertificateReader;
+  /** Caches, metrics and the decision log the handler reports to. */
+  readonly observers?: CheckObservers;
   readonly log: Logger;
 }
 
@@ -92,7 +94,7 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
   const { log } = options;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxRequestBytes });
-  const handler = createCheckHandler(state, options.readCertificate);
+  const handler = createCheckHandler(state, options.readCertificate, options.observers);
   const health = createHealthService(state);
 
   const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {

@@ -29,6 +29,22 @@ export function isShadowPolicy(policy: MeshTrafficPermission): boolean {
   return policy.labels[EFFECT_LABEL] === 'shadow';
 }
 
+export interface CompiledTables {
+  readonly table: DecisionTable;
+  /** Enforced plus shadow policies; undefined when the set has no shadow policy (no extra work). */
+  readonly shadowTable: DecisionTable | undefined;
+}
+
+/** The tables one generation serves: the enforced one and, when needed, the shadow one. */
+export function compileTables(set: PolicySet, generation: number): CompiledTables {
+  return {
+    table: compilePolicySet(set, { generation }),
+    shadowTable: set.policies.some(isShadowPolicy)
+      ? compilePolicySet(set, { generation, includeShadow: true })
+      : undefined,
+  };
+}
+
 export function compilePolicySet(set: PolicySet, options: Partial<CompileOptions> = {}): DecisionTable {
   const generation = options.generation ?? 1;
   const includeShadow = options.includeShadow ?? false;

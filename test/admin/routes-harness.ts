@@ -13,7 +13,7 @@ import { AdminStore } from '../../src/admin/store.js';
 import { issueToken, type SigningKey, signingKeyFromBytes, tokenVerifier } from '../../src/admin/tokens.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
-import { compilePolicySet } from '../../src/policy/compile.js';
+import { compileTables } from '../../src/policy/compile.js';
 import { loadPolicies } from '../../src/policy/load.js';
 import { Reloader } from '../../src/reload.js';
 import { ServiceState, type Snapshot } from '../../src/state.js';
@@ -81,7 +81,7 @@ export async function startAdmin(options: HarnessOptions = {}): Promise<Harness>
   const loaded = await loadPolicies(paths);
   if (!loaded.ok) throw new Error(`fixture policies do not load: ${JSON.stringify(loaded.errors)}`);
   const state = new ServiceState({
-    table: compilePolicySet(loaded.set, { generation: 1 }),
+    ...compileTables(loaded.set, 1),
     set: loaded.set,
     generation: 1,
     loadedAt: new Date(),
@@ -97,7 +97,7 @@ export async function startAdmin(options: HarnessOptions = {}): Promise<Harness>
     state,
     log,
     load: (p) => loadPolicies(p),
-    compile: (set, generation) => compilePolicySet(set, { generation }),
+    compile: compileTables,
     resyncIntervalMs: 0,
   });
   const audits: AuditLine[] = [];

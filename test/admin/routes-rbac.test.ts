@@ -195,7 +195,10 @@ describe('localhost is admin', () => {
     h = await startAdmin({ files: { 'rbac.yaml': WALKTHROUGH_RBAC }, localhostIsAdmin: true });
     const answer = await h.request('PUT', mtpPath('local'), { body });
     expect(answer.status).toBe(201);
-    expect(h.audits.at(-1)).toMatchObject({ user: 'mesh-system:admin', groups: ['mesh-system:admin'] });
+    expect(h.audits.at(-1)).toMatchObject({
+      user: 'mesh-system:admin',
+      groups: ['mesh-system:admin', 'mesh-system:authenticated'],
+    });
   });
 
   it('not through a proxy: X-Forwarded-For, Forwarded or X-Real-IP make it anonymous', async () => {

@@ -33,7 +33,10 @@ describe('localhost is admin', () => {
     { name: 'Host in upper case', req: local({ host: 'LOCALHOST:9192' }) },
   ])('$name', async ({ req }) => {
     expect(await authenticate(req, options)).toEqual({ ok: true, user: LOCALHOST_ADMIN });
-    expect(LOCALHOST_ADMIN).toEqual({ name: 'mesh-system:admin', groups: ['mesh-system:admin'] });
+    expect(LOCALHOST_ADMIN).toEqual({
+      name: 'mesh-system:admin',
+      groups: ['mesh-system:admin', 'mesh-system:authenticated'],
+    });
   });
 
   it.each([

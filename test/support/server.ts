@@ -10,7 +10,7 @@ import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
-import { compilePolicySet } from '../../src/policy/compile.js';
+import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import type { GrpcListenAddress } from '../../src/settings.js';
 import { ServiceState } from '../../src/state.js';
@@ -44,7 +44,7 @@ export async function startInProcess(
   const snapshotOf = (next: PolicySet) => {
     generation++;
     return {
-      table: compilePolicySet(next, { generation }),
+      ...compileTables(next, generation),
       set: next,
       generation,
       loadedAt: new Date(),
