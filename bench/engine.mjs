@@ -27,16 +27,27 @@ function policies() {
         labels: {},
         form: 'universal',
         source,
-        targetRef: kind === 'MeshService' ? { kind, name: `svc-${s}` } : { kind, name: `svc-${s}`, tags: { version: 'v1' } },
+        targetRef:
+          kind === 'MeshService'
+            ? { kind, name: `svc-${s}` }
+            : { kind, name: `svc-${s}`, tags: { version: 'v1' } },
         from: [
           { targetRef: { kind: 'MeshService', name: `svc-${(s + p + 1) % SERVICES}` }, action: 'Allow' },
           { targetRef: { kind: 'MeshSubset', tags: { env: 'dev', 'kuma.io/zone': 'east' } }, action: 'Deny' },
-          { targetRef: { kind: 'MeshSubset', tags: { 'kuma.io/service': `svc-${(s + 7 * p) % SERVICES}` } }, action: 'AllowWithShadowDeny' },
+          {
+            targetRef: { kind: 'MeshSubset', tags: { 'kuma.io/service': `svc-${(s + 7 * p) % SERVICES}` } },
+            action: 'AllowWithShadowDeny',
+          },
         ],
       });
     }
   }
-  out.push({ ...out[0], name: 'deny-all', targetRef: { kind: 'Mesh' }, from: [{ targetRef: { kind: 'Mesh' }, action: 'Deny' }] });
+  out.push({
+    ...out[0],
+    name: 'deny-all',
+    targetRef: { kind: 'Mesh' },
+    from: [{ targetRef: { kind: 'Mesh' }, action: 'Deny' }],
+  });
   return out;
 }
 
@@ -49,16 +60,35 @@ let table;
 for (let i = 0; i < (quick ? 2 : 5); i++) {
   const t0 = performance.now();
   table = compilePolicySet(set, { generation: i + 1 });
-  for (let s = 0; s < SERVICES; s++) table.program(makeDestination('default', new Map([['kuma.io/service', `svc-${s}`], ['version', 'v1']])));
+  for (let s = 0; s < SERVICES; s++)
+    table.program(
+      makeDestination(
+        'default',
+        new Map([
+          ['kuma.io/service', `svc-${s}`],
+          ['version', 'v1'],
+        ]),
+      ),
+    );
   compileRuns.push(performance.now() - t0);
 }
 
 // Load: the same policies as YAML files (read + parse + validate), for scale.
 const dir = mkdtempSync(join(tmpdir(), 'mtp-bench-'));
 for (let s = 0; s < SERVICES; s++) {
-  const docs = set.policies.filter((p) => p.name.startsWith(`svc-${s}-`)).map((p) =>
-    JSON.stringify({ type: p.type, name: p.name, mesh: p.mesh, spec: { targetRef: p.targetRef, from: p.from.map((f) => ({ targetRef: f.targetRef, default: { action: f.action } })) } }),
-  );
+  const docs = set.policies
+    .filter((p) => p.name.startsWith(`svc-${s}-`))
+    .map((p) =>
+      JSON.stringify({
+        type: p.type,
+        name: p.name,
+        mesh: p.mesh,
+        spec: {
+          targetRef: p.targetRef,
+          from: p.from.map((f) => ({ targetRef: f.targetRef, default: { action: f.action } })),
+        },
+      }),
+    );
   writeFileSync(join(dir, `svc-${s}.yaml`), docs.join('\n---\n'));
 }
 const t0 = performance.now();
@@ -68,8 +98,22 @@ rmSync(dir, { recursive: true, force: true });
 if (!loaded.ok) throw new Error(`bench policies failed to load: ${loaded.errors.length} errors`);
 
 // decide() on the warm table, single-valued clients.
-const destinations = Array.from({ length: SERVICES }, (_, s) => makeDestination('default', new Map([['kuma.io/service', `svc-${s}`], ['version', 'v1']])));
-const clients = Array.from({ length: 1000 }, (_, i) => clientFromUris([`spiffe://default/svc-${(i * 13) % SERVICES}`, `kuma://env/${i % 3 ? 'prod' : 'dev'}`, 'kuma://kuma.io/zone/east']));
+const destinations = Array.from({ length: SERVICES }, (_, s) =>
+  makeDestination(
+    'default',
+    new Map([
+      ['kuma.io/service', `svc-${s}`],
+      ['version', 'v1'],
+    ]),
+  ),
+);
+const clients = Array.from({ length: 1000 }, (_, i) =>
+  clientFromUris([
+    `spiffe://default/svc-${(i * 13) % SERVICES}`,
+    `kuma://env/${i % 3 ? 'prod' : 'dev'}`,
+    'kuma://kuma.io/zone/east',
+  ]),
+);
 const cache = new LRUCache({ max: 100_000 });
 for (let i = 0; i < 1000; i++) cache.set(`${i}`, decide(table, destinations[i], clients[i]));
 const keys = Array.from({ length: 1000 }, (_, i) => `${i}`);
@@ -86,7 +130,9 @@ function timeBatches(fn) {
   }
   return perOp;
 }
-const decideUs = timeBatches((i) => decide(table, destinations[(i * 7) % SERVICES], clients[i % 1000]).action === 'Allow');
+const decideUs = timeBatches(
+  (i) => decide(table, destinations[(i * 7) % SERVICES], clients[i % 1000]).action === 'Allow',
+);
 const cacheUs = timeBatches((i) => cache.get(keys[i % 1000]) !== undefined);
 
 const result = {

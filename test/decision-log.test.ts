@@ -270,7 +270,7 @@ describe('under a flood', () => {
       // Read until the writer has nothing left (it retries a full pipe every 100 ms).
       const read = readAvailable(reader);
       let delivered = '';
-      for (let quiet = 0; quiet < 5; ) {
+      for (let quiet = 0; quiet < 5;) {
         const chunk = read();
         delivered += chunk;
         quiet = chunk === '' ? quiet + 1 : 0;

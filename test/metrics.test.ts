@@ -426,7 +426,6 @@ describe('the Grafana dashboard', () => {
   });
 });
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal.
 const DATASOURCE_VARIABLE = '${datasource}';
 
 interface Dashboard {

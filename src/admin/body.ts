@@ -25,8 +25,7 @@ const MEDIA_TYPES: ReadonlyMap<string, BodyFormat> = new Map([
 ]);
 
 export type BodyResult<T> =
-  | ({ readonly ok: true } & T)
-  | { readonly ok: false; readonly problem: Problem; readonly close?: boolean };
+  ({ readonly ok: true } & T) | { readonly ok: false; readonly problem: Problem; readonly close?: boolean };
 
 /** The format of a `Content-Type` header; undefined for a missing or unsupported one. */
 export function bodyFormat(contentType: string | undefined): BodyFormat | undefined {

@@ -342,8 +342,7 @@ function asMtp(resource: ManagedResource | undefined): MeshTrafficPermission | u
 const TOKEN_FIELDS = ['name', 'groups', 'validFor'];
 
 type TokenRequest =
-  | { ok: true; name: string; groups: string[]; validForSeconds: number }
-  | { ok: false; problem: Problem };
+  { ok: true; name: string; groups: string[]; validForSeconds: number } | { ok: false; problem: Problem };
 
 /** `{"name": "...", "groups": ["..."], "validFor": "24h"}`; `groups` and `validFor` are optional. */
 export function parseTokenRequest(value: unknown): TokenRequest {

@@ -41,8 +41,7 @@ const PEM_END = '-----END CERTIFICATE-----';
 const SUBJECT_ALT_NAME_OID = Uint8Array.of(0x55, 0x1d, 0x11);
 
 export type UriSans =
-  | { readonly ok: true; readonly uris: readonly string[] }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly uris: readonly string[] } | { readonly ok: false; readonly reason: string };
 
 /**
  * The client a forwarded certificate identifies. An empty string (no certificate) is no client;
@@ -145,7 +144,7 @@ function extensionList(der: Uint8Array): Range | null | undefined {
     offset = field.end;
   }
   let extensions: Range | null = null;
-  for (let lastNumber = 0; offset < tbs.end; ) {
+  for (let lastNumber = 0; offset < tbs.end;) {
     // Only [1], [2], [3] may follow, each at most once, in that order.
     const field = readTlv(der, offset, tbs.end);
     if (field === undefined) return undefined;
@@ -173,7 +172,7 @@ export function readUriSans(der: Uint8Array): UriSans {
   if (extensions === null) return { ok: true, uris: [] };
 
   let names: Range | undefined;
-  for (let offset = extensions.start; offset < extensions.end; ) {
+  for (let offset = extensions.start; offset < extensions.end;) {
     // Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
     const extension = readTagged(der, offset, extensions.end, DER.sequence);
     if (extension === undefined) return malformed('extension list');
@@ -202,7 +201,7 @@ function readUris(der: Uint8Array, start: number, end: number): UriSans {
   const bytes = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
   const uris: string[] = [];
   let count = 0;
-  for (let offset = start; offset < end; ) {
+  for (let offset = start; offset < end;) {
     const name = readTlv(der, offset, end);
     if (name === undefined) return malformed('subjectAltName extension');
     offset = name.end;

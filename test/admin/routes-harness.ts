@@ -37,7 +37,7 @@ export interface Reply {
   readonly contentType: string | null;
   readonly text: string;
   /** The parsed JSON body (undefined when it is not JSON). */
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read answers field by field.
   readonly body: any;
 }
 
