@@ -176,6 +176,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       },
       accessType: settings.accessType,
       audit: createAuditLog(),
+      onRequest: (method, code) => metrics.recordAdminRequest(method, code),
       log,
     });
     http = await startHttpServer(
