@@ -14,6 +14,7 @@ import { compilePolicySet } from '../src/policy/compile.js';
 import { ACTIONS } from '../src/policy/types.js';
 import { mesh, meshDoc, mtp, policySet } from './support/policies.js';
 import { family, type MetricFamily, parseMetrics, sampleValue, seriesOf } from './support/prom-parse.js';
+import { type Dashboard, metricNamesIn } from './support/dashboard.js';
 
 const SET = policySet(
   [
@@ -427,43 +428,3 @@ describe('the Grafana dashboard', () => {
 });
 
 const DATASOURCE_VARIABLE = '${datasource}';
-
-interface Dashboard {
-  schemaVersion: number;
-  panels: { type: string; title: string; datasource?: unknown; targets?: { expr: string }[] }[];
-  templating: { list: { name: string; type: string; query?: unknown; definition?: string }[] };
-}
-
-const PROMQL_WORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'bool',
-  'and',
-  'or',
-  'unless',
-  'offset',
-  'inf',
-  'nan',
-]);
-
-/** Metric names in a PromQL expression: identifiers that are not functions, keywords or labels. */
-function metricNamesIn(expr: string): string[] {
-  const text = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/^label_values\(([^,]+),[^)]*\)$/, '$1');
-  const names: string[] = [];
-  for (const match of text.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?/g)) {
-    const [whole, call] = match;
-    const word = whole.trim();
-    if (call !== undefined || PROMQL_WORDS.has(word.toLowerCase())) continue;
-    names.push(word);
-  }
-  return names;
-}

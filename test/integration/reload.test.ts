@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { ensureBuilt, type ServeProcess, startServe } from '../support/server.js';
 
 const ALLOW_ALL = `type: MeshTrafficPermission
@@ -179,12 +180,26 @@ describe('a bad change never replaces good policies', () => {
       `${file}:7:25: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]`,
     ]);
     expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
+    let metrics = await scrape(s);
+    expect(sampleValue(metrics, 'mtp_authz_policy_reloads_total', { result: 'failure' })).toBe(1);
+    expect(sampleValue(metrics, 'mtp_authz_policy_stale')).toBe(1);
+    expect(sampleValue(metrics, 'mtp_authz_policy_generation')).toBe(1);
+    const policies = await (await fetch(`http://127.0.0.1:${s.httpPort}/policies`)).json();
+    expect(policies).toMatchObject({ generation: 1, stale: true });
 
     writeFileSync(file, DENY_ALL);
     await reloaded(s, 2);
     expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
+    metrics = await scrape(s);
+    expect(sampleValue(metrics, 'mtp_authz_policy_stale')).toBe(0);
+    expect(sampleValue(metrics, 'mtp_authz_policy_generation')).toBe(2);
+    expect(sampleValue(metrics, 'mtp_authz_policy_reloads_total', { result: 'success' })).toBe(2);
   });
 });
+
+async function scrape(s: Server) {
+  return parseMetrics(await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text());
+}
 
 describe('reload storm', () => {
   it('no Check fails and every answer is the decision of one of the two sets', async () => {
