@@ -18,11 +18,12 @@ import type { Route } from './http/router.js';
 import { observabilityRoutes } from './http/routes-observability.js';
 import { type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { compileTables } from './policy/compile.js';
 import { loadPolicies } from './policy/load.js';
 import { loadPoliciesOffThread } from './policy/load-off-thread.js';
-import { Reloader } from './reload.js';
+import type { PolicySet } from './policy/types.js';
+import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js';
 import { readSettings, type Settings } from './settings.js';
 import { ServiceState } from './state.js';
 
@@ -66,7 +67,11 @@ export function policyPaths(settings: Settings): string[] {
 }
 
 /** GET /metrics, GET /policies and POST /explain over the live state. */
-function observability(state: ServiceState, reloader: Reloader, registry: Registry): Route[] {
+export function observability(
+  state: ServiceState,
+  reloader: { readonly stale: boolean },
+  registry: Pick<Registry, 'metrics' | 'contentType'>,
+): Route[] {
   const context = {
     registry,
     snapshot: () => {
@@ -83,13 +88,15 @@ function observability(state: ServiceState, reloader: Reloader, registry: Regist
   }));
 }
 
-/** Loads the policies and opens both listeners; throws StartError when it cannot. */
-export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
-  const { log } = options;
-  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const signingKey = await openSigningKey(settings);
-  const store = await openAdminStore(settings);
-
+/**
+ * The start-up load of `--policies` (and the admin state directory) into a fresh state; throws
+ * StartError (exit 1) after printing every violation.
+ */
+export async function loadInitialState(
+  settings: Settings,
+  log: Logger,
+  report: (line: string) => void,
+): Promise<{ state: ServiceState; set: PolicySet }> {
   const loaded = await loadPolicies(policyPaths(settings), { maxFileBytes: settings.maxPolicyFileBytes });
   const warnings = loaded.ok ? loaded.set.warnings : loaded.warnings;
   for (const warning of warnings) log.warn({ warning: formatIssue(warning) }, 'policy warning');
@@ -109,10 +116,47 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     { generation, policies: loaded.set.policies.length, files: loaded.files.length },
     'policies loaded',
   );
+  return { state, set: loaded.set };
+}
+
+/** The policy watcher of a process: reloads its state from the same paths as the start-up load. */
+export function createReloader(
+  settings: Settings,
+  state: ServiceState,
+  log: Logger,
+  onReload?: ReloaderOptions['onReload'],
+): Reloader {
+  return new Reloader({
+    paths: policyPaths(settings),
+    state,
+    log,
+    load: (paths) => loadPoliciesOffThread(paths, { maxFileBytes: settings.maxPolicyFileBytes }),
+    compile: compileTables,
+    resyncIntervalMs: settings.resyncIntervalMs,
+    ...(onReload === undefined ? {} : { onReload }),
+  });
+}
+
+/** What answers Check calls: policies, caches, metrics, the reloader and the gRPC listener. */
+export interface CheckService {
+  readonly state: ServiceState;
+  readonly registry: Registry;
+  readonly metrics: Metrics;
+  readonly reloader: Reloader;
+  readonly grpc: GrpcService;
+  readonly decisionLog: DecisionLog;
+}
+
+/** Loads the policies and opens the gRPC listener; throws StartError when it cannot. */
+export async function startChecks(settings: Settings, options: StartOptions): Promise<CheckService> {
+  const { log } = options;
+  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { state, set } = await loadInitialState(settings, log, report);
+  const generation = state.current?.generation ?? 1;
 
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  metrics.recordReload(true, generation, loaded.set);
+  metrics.recordReload(true, generation, set);
   const cacheObserver = {
     lookup: (cache: 'decision' | 'identity', hit: boolean) => metrics.recordCacheLookup(cache, hit),
   };
@@ -126,18 +170,10 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   metrics.trackCacheEntries('identity', identities.size);
   const decisionLog = options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed });
 
-  const reloader = new Reloader({
-    paths: policyPaths(settings),
-    state,
-    log,
-    load: (paths) => loadPoliciesOffThread(paths, { maxFileBytes: settings.maxPolicyFileBytes }),
-    compile: compileTables,
-    resyncIntervalMs: settings.resyncIntervalMs,
-    onReload: (outcome, snapshot) => {
-      if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
-      else metrics.recordReload(false);
-      metrics.setStale(reloader.stale);
-    },
+  const reloader = createReloader(settings, state, log, (outcome, snapshot) => {
+    if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
+    else metrics.recordReload(false);
+    metrics.setStale(reloader.stale);
   });
   // Watch before listening: a change made right after start-up must not be missed.
   await reloader.start();
@@ -147,7 +183,6 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       ? { cert: settings.grpcTlsCert, key: settings.grpcTlsKey, clientCa: settings.grpcTlsClientCa }
       : undefined;
   let grpc: GrpcService;
-  let http: HttpService;
   try {
     grpc = await startGrpcServer(state, {
       address: settings.grpcAddress,
@@ -164,21 +199,48 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
+  return { state, registry, metrics, reloader, grpc, decisionLog };
+}
+
+/** The admin API routes over a state and whatever reloads it (one process, or every worker). */
+export function adminRoutesOf(
+  settings: Settings,
+  parts: {
+    readonly state: ServiceState;
+    readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
+    readonly store: AdminStore | undefined;
+    readonly signingKey: SigningKey | undefined;
+    readonly metrics: Metrics;
+    readonly log: Logger;
+  },
+): Route[] {
+  const { state, reloader, store, signingKey, metrics, log } = parts;
+  return createAdminRoutes({
+    state,
+    reloader,
+    ...(store === undefined ? {} : { store }),
+    ...(signingKey === undefined ? {} : { signingKey }),
+    authentication: {
+      localhostIsAdmin: settings.adminLocalhostIsAdmin,
+      ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
+    },
+    accessType: settings.accessType,
+    audit: createAuditLog(),
+    onRequest: (method, code) => metrics.recordAdminRequest(method, code),
+    log,
+  });
+}
+
+/** Loads the policies and opens both listeners; throws StartError when it cannot. */
+export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
+  const { log } = options;
+  const signingKey = await openSigningKey(settings);
+  const store = await openAdminStore(settings);
+  const { state, registry, metrics, reloader, grpc, decisionLog } = await startChecks(settings, options);
+
+  let http: HttpService;
   try {
-    const adminRoutes = createAdminRoutes({
-      state,
-      reloader,
-      ...(store === undefined ? {} : { store }),
-      ...(signingKey === undefined ? {} : { signingKey }),
-      authentication: {
-        localhostIsAdmin: settings.adminLocalhostIsAdmin,
-        ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
-      },
-      accessType: settings.accessType,
-      audit: createAuditLog(),
-      onRequest: (method, code) => metrics.recordAdminRequest(method, code),
-      log,
-    });
+    const adminRoutes = adminRoutesOf(settings, { state, reloader, store, signingKey, metrics, log });
     http = await startHttpServer(
       state,
       settings.httpAddress,
@@ -218,7 +280,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
 }
 
 /** `--token-signing-key`, read once at start-up; an unusable key is bad usage (exit 2). */
-async function openSigningKey(settings: Settings): Promise<SigningKey | undefined> {
+export async function openSigningKey(settings: Settings): Promise<SigningKey | undefined> {
   if (settings.tokenSigningKey === undefined) return undefined;
   try {
     return await loadSigningKey(settings.tokenSigningKey);
@@ -229,7 +291,7 @@ async function openSigningKey(settings: Settings): Promise<SigningKey | undefine
 }
 
 /** `--admin-state-dir`: created if needed and cleaned of a crash's temp files before the first load. */
-async function openAdminStore(settings: Settings): Promise<AdminStore | undefined> {
+export async function openAdminStore(settings: Settings): Promise<AdminStore | undefined> {
   if (settings.adminStateDir === undefined) return undefined;
   try {
     return await AdminStore.open(settings.adminStateDir);
@@ -265,6 +327,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     void service.reloader.reload('SIGHUP');
   };
   process.on('SIGHUP', onHangup);
+  if (settings.workers > 1) {
+    const [{ default: cluster }, { servePrimary, serveWorker }] = await Promise.all([
+      import('node:cluster'),
+      import('./cluster.js'),
+    ]);
+    await (cluster.isPrimary ? servePrimary(settings, log) : serveWorker(settings, log));
+    process.off('SIGHUP', onHangup);
+    return;
+  }
   try {
     service = await start(settings, { log });
   } catch (error) {

@@ -7,6 +7,9 @@
  * up to date when it is read: every counter's `collect` hook pushes the pending counts, once per
  * scrape. Label values are bounded: meshes the policies do not name are `other`, and past
  * `maxMeshes` distinct meshes everything new is `other` too.
+ *
+ * Under `--workers` the primary sums the workers' registries: counters and histograms add up, the
+ * gauges that describe the policy set (generation, policies, staleness, last load) take the largest.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecisionTable } from './decision/table.js';
@@ -195,22 +198,26 @@ class PromMetrics implements Metrics {
       name: METRIC_NAMES.generation,
       help: 'Generation of the policy set serving requests; every successful reload increments it.',
       registers,
+      aggregator: 'max',
     });
     this.#policies = new Gauge({
       name: METRIC_NAMES.policies,
       help: 'MeshTrafficPermission policies loaded, by mesh (shadow policies included).',
       labelNames: ['mesh'],
       registers,
+      aggregator: 'max',
     });
     this.#lastReloadSuccess = new Gauge({
       name: METRIC_NAMES.lastReloadSuccess,
       help: 'Unix time of the last successful policy load, in seconds.',
       registers,
+      aggregator: 'max',
     });
     this.#stale = new Gauge({
       name: METRIC_NAMES.stale,
       help: '1 while the newest policy files failed to load and older policies serve, else 0.',
       registers,
+      aggregator: 'max',
     });
     this.#shadow = new Counter({
       name: METRIC_NAMES.shadowChecks,

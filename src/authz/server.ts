@@ -3,6 +3,7 @@
  * over TCP or a Unix socket, optionally TLS with client-certificate verification. Messages pass
  * through grpc-js as raw bytes; codec.ts does all the protobuf work.
  */
+import cluster from 'node:cluster';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
@@ -77,7 +78,7 @@ function credentialsOf(tls: GrpcTlsFiles | undefined): grpc.ServerCredentials {
 }
 
 /** A socket file left behind by a previous run would make the bind fail; anything else is kept. */
-function removeStaleSocket(path: string): void {
+export function removeStaleSocket(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {
@@ -119,7 +120,9 @@ export async function startGrpcServer(state: ServiceState, options: GrpcServerOp
   let target: string;
   let port: number | undefined;
   if (address.kind === 'unix') {
-    removeStaleSocket(address.path);
+    // Under --workers the primary owns the socket (and cleaned it up before forking): a worker
+    // removing it would unlink the file its siblings already listen on.
+    if (!cluster.isWorker) removeStaleSocket(address.path);
     await bind(server, `unix://${address.path}`, credentials);
     target = `unix://${address.path}`;
   } else {

@@ -24,7 +24,8 @@ export interface StateSnapshot {
 }
 
 export interface ObservabilityContext {
-  readonly registry: Registry;
+  /** A registry, or anything that renders like one (the cluster primary's aggregation). */
+  readonly registry: Pick<Registry, 'metrics' | 'contentType'>;
   /** Undefined before the first successful load. */
   snapshot(): StateSnapshot | undefined;
   /** The enforced decision table; undefined before the first successful load. */

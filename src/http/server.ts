@@ -16,7 +16,7 @@ export interface HttpService {
 }
 
 /** The health routes every listener has; the observability and admin routes are added by main. */
-export function healthRoutes(state: ServiceState): Route[] {
+export function healthRoutes(state: ServiceState, ready: () => boolean = () => state.ready): Route[] {
   return [
     {
       method: 'GET',
@@ -30,10 +30,15 @@ export function healthRoutes(state: ServiceState): Route[] {
       help: 'a policy set is loaded and the service is not draining',
       handle: (_req, res) => {
         const snapshot = state.current;
-        if (state.ready && snapshot !== undefined) {
+        if (ready() && snapshot !== undefined) {
           sendJson(res, 200, { status: 'ready', generation: snapshot.generation });
         } else {
-          sendJson(res, 503, { status: state.draining ? 'draining' : 'no policy set loaded' });
+          const why = state.draining
+            ? 'draining'
+            : snapshot === undefined
+              ? 'no policy set loaded'
+              : 'not ready';
+          sendJson(res, 503, { status: why });
         }
       },
     },
@@ -45,8 +50,10 @@ export async function startHttpServer(
   address: TcpAddress,
   routes: readonly Route[] = [],
   onError: (error: unknown) => void = () => {},
+  /** What /readyz reports; default: the state's own readiness. */
+  ready?: () => boolean,
 ): Promise<HttpService> {
-  const server: Server = createServer(createRouter([...healthRoutes(state), ...routes], onError));
+  const server: Server = createServer(createRouter([...healthRoutes(state, ready), ...routes], onError));
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

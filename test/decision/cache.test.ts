@@ -1,0 +1,198 @@
+/**
+ * The hot-path caches (SPEC §5): a new generation is never answered from an older one, keys of
+ * different questions never collide (whatever characters tags hold), both caches stay bounded, and
+ * every lookup is reported as a hit or a miss.
+ */
+import { describe, expect, it } from 'vitest';
+import { type CacheObserver, cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
+import { decide } from '../../src/decision/decide.js';
+import { invalidClient, makeDestination, makeIdentity } from '../../src/decision/identity.js';
+import type { Client } from '../../src/decision/types.js';
+import { compilePolicySet } from '../../src/policy/compile.js';
+import { client, dest, mesh, mtp, policySet, service, subset } from '../support/policies.js';
+
+function counting(): CacheObserver & { counts: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  return {
+    counts,
+    lookup(cache, hit) {
+      const key = `${cache}:${hit ? 'hit' : 'miss'}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    },
+  };
+}
+
+const allowWeb = (generation: number) =>
+  compilePolicySet(policySet([mtp('p', service('backend'), [[service('web'), 'Allow']])]), { generation });
+const denyWeb = (generation: number) =>
+  compilePolicySet(policySet([mtp('p', service('backend'), [[service('web'), 'Deny']])]), { generation });
+
+describe('DecisionCache', () => {
+  it('never answers a new generation from an older one', () => {
+    const observer = counting();
+    const cache = new DecisionCache(1000, observer);
+    const backend = dest('backend');
+    const web = client('web');
+    const first = allowWeb(1);
+    expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(observer.counts).toEqual({ 'decision:miss': 1, 'decision:hit': 1 });
+
+    // The same question, asked of the next generation whose policies say the opposite.
+    const second = denyWeb(2);
+    expect(cache.decide(second, backend, web).action).toBe('Deny');
+    expect(observer.counts['decision:miss']).toBe(2);
+    // A call still running on the old snapshot gets the old generation's answer, never the reverse.
+    expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(cache.decide(second, backend, web).action).toBe('Deny');
+    expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
+  });
+
+  it('drops older generations once a new one serves', () => {
+    const cache = new DecisionCache(1000);
+    for (let i = 0; i < 50; i++) cache.decide(allowWeb(1), dest('backend'), client(`svc-${i}`));
+    expect(cache.size).toBe(50);
+    cache.decide(denyWeb(2), dest('backend'), client('web'));
+    expect(cache.size).toBe(1);
+  });
+
+  it('keeps the enforced and shadow scopes of one generation apart', () => {
+    const cache = new DecisionCache(1000);
+    const enforced = allowWeb(7);
+    const shadow = denyWeb(7);
+    for (let i = 0; i < 3; i++) {
+      expect(cache.decide(enforced, dest('backend'), client('web')).action).toBe('Allow');
+      expect(cache.decide(shadow, dest('backend'), client('web'), 'shadow').action).toBe('Deny');
+    }
+  });
+
+  it('stays bounded at its maximum while every request is a new identity', () => {
+    const observer = counting();
+    const cache = new DecisionCache(100, observer);
+    const table = allowWeb(1);
+    for (let i = 0; i < 10_000; i++) cache.decide(table, dest('backend'), client(`svc-${i}`));
+    expect(cache.size).toBe(100);
+    expect(observer.counts).toEqual({ 'decision:miss': 10_000 });
+    // The most recent entries are the ones kept.
+    cache.decide(table, dest('backend'), client('svc-9999'));
+    expect(observer.counts['decision:hit']).toBe(1);
+  });
+
+  it('does not cache (or count) clients without an identity, nor a missing destination', () => {
+    const observer = counting();
+    const cache = new DecisionCache(100, observer);
+    const table = allowWeb(1);
+    const none: Client = { kind: 'none' };
+    expect(cache.decide(table, dest('backend'), none).via).toBe('no-identity');
+    expect(cache.decide(table, dest('backend'), invalidClient('bad')).via).toBe('invalid-identity');
+    expect(cache.decide(table, undefined, client('web')).via).toBe('no-destination');
+    expect(cache.size).toBe(0);
+    expect(observer.counts).toEqual({});
+  });
+
+  it('answers exactly as decide() for identities and destinations built to collide', () => {
+    // Characters that a naive key (joined by separators) would confuse: NUL, quotes, commas,
+    // brackets, '=', '/' and ':'.
+    const alphabet = ['a', 'b', '\u0000', '"', ',', '[', ']', '=', '/', ':', '\\'];
+    let seed = 42;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = (): string =>
+      Array.from({ length: 1 + random(3) }, () => alphabet[random(alphabet.length)]).join('');
+    const tags = ['a', 'b', 'a\u0000b', 'a"b'];
+    const table = compilePolicySet(
+      policySet([
+        mtp('p', mesh(), [
+          [subset({ a: 'a' }), 'Allow'],
+          [subset({ b: 'a' }), 'Deny'],
+          [subset({ 'a\u0000b': 'a' }), 'AllowWithShadowDeny'],
+          [subset({ a: 'b', b: 'b' }), 'Deny'],
+        ]),
+      ]),
+      { generation: 1 },
+    );
+    const cache = new DecisionCache(100_000);
+    for (let i = 0; i < 5000; i++) {
+      const clientTags = new Map<string, string[]>();
+      for (let t = random(4); t > 0; t--) clientTags.set(tags[random(tags.length)] as string, [text()]);
+      clientTags.set('kuma.io/service', [text()]);
+      const who: Client = { kind: 'identity', identity: makeIdentity('default', clientTags) };
+      const where = makeDestination(
+        'default',
+        new Map([
+          ['kuma.io/service', text()],
+          [text(), text()],
+        ]),
+      );
+      expect(cache.decide(table, where, who)).toEqual(decide(table, where, who));
+    }
+  });
+});
+
+describe('cachedCertificateReader', () => {
+  it('parses a certificate once and reports hits and misses', () => {
+    const observer = counting();
+    let parsed = 0;
+    const reader = cachedCertificateReader(
+      (text) => {
+        parsed++;
+        return client(text);
+      },
+      10,
+      observer,
+    );
+    expect(reader.read('web')).toEqual(client('web'));
+    expect(reader.read('web')).toEqual(client('web'));
+    expect(parsed).toBe(1);
+    expect(observer.counts).toEqual({ 'identity:miss': 1, 'identity:hit': 1 });
+  });
+
+  it('stays bounded at its maximum', () => {
+    const reader = cachedCertificateReader((text) => client(text), 10);
+    for (let i = 0; i < 1000; i++) reader.read(`svc-${i}`);
+    expect(reader.size()).toBe(10);
+  });
+
+  it('caches invalid certificates too, so a bad peer is not parsed on every request', () => {
+    let parsed = 0;
+    const reader = cachedCertificateReader(() => {
+      parsed++;
+      return invalidClient('certificate does not parse');
+    }, 10);
+    for (let i = 0; i < 5; i++) expect(reader.read('garbage').kind).toBe('invalid');
+    expect(parsed).toBe(1);
+  });
+
+  it('parses oversized certificate text every time rather than pinning it', () => {
+    const observer = counting();
+    let parsed = 0;
+    const reader = cachedCertificateReader(
+      () => {
+        parsed++;
+        return client('web');
+      },
+      10,
+      observer,
+    );
+    const huge = 'x'.repeat(17 * 1024);
+    reader.read(huge);
+    reader.read(huge);
+    expect(parsed).toBe(2);
+    expect(reader.size()).toBe(0);
+    expect(observer.counts).toEqual({ 'identity:miss': 2 });
+  });
+
+  it('is a pass-through when disabled (size 0)', () => {
+    let parsed = 0;
+    const reader = cachedCertificateReader(() => {
+      parsed++;
+      return client('web');
+    }, 0);
+    reader.read('a');
+    reader.read('a');
+    expect(parsed).toBe(2);
+    expect(reader.size()).toBe(0);
+  });
+});
