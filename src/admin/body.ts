@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { formatIssue } from '../errors.js';
+import { readBodyText } from '../http/body.js';
 import { type LNode, parsePolicyText } from '../policy/parse.js';
 import { badRequest, type Problem, problem } from './problems.js';
 
@@ -59,45 +60,12 @@ export async function readRequestBody(
     problem: problem(413, 'Payload Too Large', `request body is larger than ${limit} bytes`),
     close: true,
   } as const;
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return tooLarge;
-  const bytes = await new Promise<Buffer | 'too-large' | 'error'>((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        resolve('too-large');
-      } else chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (): void => {
-      cleanup();
-      resolve('error');
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
-  if (bytes === 'too-large') return tooLarge;
-  if (bytes === 'error')
+  const body = await readBodyText(req, limit);
+  if (body.ok) return { ok: true, text: body.text, format };
+  if (body.reason === 'too-large') return tooLarge;
+  if (body.reason === 'unreadable')
     return { ok: false, problem: badRequest('request body could not be read'), close: true };
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return { ok: true, text, format };
-  } catch {
-    return { ok: false, problem: badRequest('request body is not valid UTF-8') };
-  }
+  return { ok: false, problem: badRequest('request body is not valid UTF-8') };
 }
 
 /** One document of JSON or YAML → plain data (objects, arrays, scalars); anything else is a 400. */

@@ -4,6 +4,8 @@
  * request and response and a context giving the registry and the live policies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBodyText } from './body.js';
+import { sendJson } from './router.js';
 import type { Registry } from 'prom-client';
 import { clientFromCertificate } from '../authz/certificate.js';
 import { clientFromUris, makeDestination, NO_CLIENT } from '../decision/identity.js';
@@ -193,47 +195,14 @@ export function parseExplainRequest(text: string): Parsed<{ destination: Destina
   return { ok: true, destination: makeDestination(mesh, tags), client };
 }
 
-/** Reads the whole body, refusing (without buffering further) one longer than `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Parsed<{ text: string }>> {
-  const tooLarge = `request body is larger than ${limit} bytes`;
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(fail(tooLarge));
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        resolve(fail(tooLarge));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      const text = Buffer.concat(chunks);
-      const decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-      try {
-        resolve({ ok: true, text: decoded.decode(text) });
-      } catch {
-        resolve(fail('request body is not valid UTF-8'));
-      }
-    };
-    const onError = (): void => {
-      cleanup();
-      resolve(fail('request body could not be read'));
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
+/** Reads the whole body as UTF-8, refusing one longer than `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Parsed<{ text: string }>> {
+  const body = await readBodyText(req, limit);
+  if (body.ok) return body;
+  if (body.reason === 'too-large') return fail(`request body is larger than ${limit} bytes`);
+  return fail(
+    body.reason === 'unreadable' ? 'request body could not be read' : 'request body is not valid UTF-8',
+  );
 }
 
 function fail(detail: string): { readonly ok: false; readonly detail: string } {
@@ -242,17 +211,6 @@ function fail(detail: string): { readonly ok: false; readonly detail: string } {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
 }
 
 function sendProblem(
