@@ -4,11 +4,8 @@
  * compared by allowed-ness: a change is counted (`mtp_authz_shadow_policy_checks_total`) and logged,
  * the enforced answer is sent unchanged.
  */
-import { decide } from './decision/decide.js';
-import type { DecisionTable } from './decision/table.js';
-import type { Client, Decision, Destination, Via } from './decision/types.js';
-import { compilePolicySet, isShadowPolicy } from './policy/compile.js';
-import type { Action, PolicySet } from './policy/types.js';
+import type { Decision, Via } from './decision/types.js';
+import type { Action } from './policy/types.js';
 
 export type ShadowOutcome = 'same' | 'would_allow' | 'would_deny';
 
@@ -34,15 +31,6 @@ export function isAllowed(action: Action): boolean {
   return action !== 'Deny';
 }
 
-export function hasShadowPolicies(set: PolicySet): boolean {
-  return set.policies.some(isShadowPolicy);
-}
-
-/** The table of the shadow evaluation, or undefined when the set has no shadow policy (no work). */
-export function compileShadowTable(set: PolicySet, generation: number): DecisionTable | undefined {
-  return hasShadowPolicies(set) ? compilePolicySet(set, { generation, includeShadow: true }) : undefined;
-}
-
 export function shadowOutcome(enforced: Decision, shadow: Decision): ShadowOutcome {
   const before = isAllowed(enforced.action);
   const after = isAllowed(shadow.action);
@@ -64,14 +52,4 @@ export function compareShadow(enforced: Decision, shadow: Decision): ShadowResul
       fromIndex: shadow.decidedBy?.fromIndex ?? null,
     },
   };
-}
-
-/** Decides the request again on the shadow table and compares; the enforced decision is untouched. */
-export function evaluateShadow(
-  shadowTable: DecisionTable,
-  destination: Destination | undefined,
-  client: Client,
-  enforced: Decision,
-): ShadowResult {
-  return compareShadow(enforced, decide(shadowTable, destination, client));
 }

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../src/decision/decide.js';
 import type { Decision } from '../src/decision/types.js';
-import { compilePolicySet } from '../src/policy/compile.js';
-import {
-  compareShadow,
-  compileShadowTable,
-  evaluateShadow,
-  hasShadowPolicies,
-  isAllowed,
-  shadowOutcome,
-} from '../src/shadow.js';
+import { compilePolicySet, compileTables } from '../src/policy/compile.js';
+import { compareShadow, isAllowed, shadowOutcome } from '../src/shadow.js';
 import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from './support/policies.js';
 
 const SHADOW = { 'kuma.io/effect': 'shadow' };
@@ -31,10 +24,10 @@ const SET = policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')])
 describe('shadow policies', () => {
   it('a shadow Deny on allowed traffic is would_deny, and the enforced decision stays Allow', () => {
     const table = compilePolicySet(SET);
-    const shadowTable = compileShadowTable(SET, 1);
+    const shadowTable = compileTables(SET, 1).shadowTable;
     expect(shadowTable).toBeDefined();
     const enforced = decide(table, backend, orders);
-    const result = evaluateShadow(shadowTable ?? table, backend, orders, enforced);
+    const result = compareShadow(enforced, decide(shadowTable ?? table, backend, orders));
 
     expect(enforced).toMatchObject({
       action: 'Allow',
@@ -66,9 +59,9 @@ describe('shadow policies', () => {
       [meshDoc('default', 'strict')],
     );
     const enforced = decide(compilePolicySet(set), backend, orders);
-    const shadowTable = compileShadowTable(set, 1);
+    const shadowTable = compileTables(set, 1).shadowTable;
     if (shadowTable === undefined) throw new Error('expected a shadow table');
-    const result = evaluateShadow(shadowTable, backend, orders, enforced);
+    const result = compareShadow(enforced, decide(shadowTable, backend, orders));
     expect(enforced.action).toBe('Deny');
     expect(result.outcome).toBe('would_allow');
     expect(result.difference).toEqual({
@@ -81,11 +74,11 @@ describe('shadow policies', () => {
   });
 
   it('traffic the shadow policy does not cover is same, with nothing to log', () => {
-    const shadowTable = compileShadowTable(SET, 1);
+    const shadowTable = compileTables(SET, 1).shadowTable;
     if (shadowTable === undefined) throw new Error('expected a shadow table');
     const web = client('web');
     const enforced = decide(compilePolicySet(SET), backend, web);
-    const result = evaluateShadow(shadowTable, backend, web, enforced);
+    const result = compareShadow(enforced, decide(shadowTable, backend, web));
     expect(result.outcome).toBe('same');
     expect(result.difference).toBeNull();
   });
@@ -113,14 +106,10 @@ describe('shadow policies', () => {
     });
   });
 
-  it('hasShadowPolicies is true only with a policy labelled kuma.io/effect: shadow', () => {
-    expect(hasShadowPolicies(SET)).toBe(true);
-    expect(hasShadowPolicies(policySet([allowAll]))).toBe(false);
-    expect(
-      hasShadowPolicies(
-        policySet([mtp('x', mesh(), [[mesh(), 'Allow']], { labels: { 'kuma.io/effect': 'enforce' } })]),
-      ),
-    ).toBe(false);
-    expect(compileShadowTable(policySet([allowAll]), 1)).toBeUndefined();
+  it('a shadow table is compiled only when a policy is labelled kuma.io/effect: shadow', () => {
+    expect(compileTables(SET, 1).shadowTable).toBeDefined();
+    expect(compileTables(policySet([allowAll]), 1).shadowTable).toBeUndefined();
+    const enforcedLabel = mtp('x', mesh(), [[mesh(), 'Allow']], { labels: { 'kuma.io/effect': 'enforce' } });
+    expect(compileTables(policySet([enforcedLabel]), 1).shadowTable).toBeUndefined();
   });
 });
