@@ -1,0 +1,550 @@
+// Load benchmark of SPEC §9: the real server (`node dist/cli.js serve`, one worker) against the
+// floor (bench/floor-server.mjs: grpc-js answering the same method with constant bytes), both
+// pinned to core 0 and loaded at the same time, one load generator each on core 1.
+//
+//   hit      h2load, closed loop, one realistic CheckRequest (same identity: cache hits)
+//   latency  h2load at half the floor's closed-loop rate, p50/p99 of both (first second left out)
+//   deny     h2load with a denied client: every answer must be a deny (DATA bytes and /metrics)
+//   miss     bench/h2-client.mjs, a new client identity on every request (certificate parsed,
+//            both caches miss), server and floor in turn (A B B A), since one Node client needs core 1
+//   storm    hit, while a policy file flips and SIGHUP arrives every 100 ms
+//   rss      1 000 000 requests with 1 000 000 distinct identities, then the server's RSS
+//
+// Usage: node bench/load.mjs [--quick] [--only hit,latency,...]   (needs `npm run build` and h2load)
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
+
+const ROOT = join(import.meta.dirname, '..');
+const quick = process.argv.includes('--quick');
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
+const wants = (mode) => only === undefined || only.has(mode);
+const D = quick ? 3 : 8; // seconds per measured run
+const ROUNDS = quick ? 1 : 3;
+const RSS_REQUESTS = quick ? 100_000 : 1_000_000;
+const PATH = '/envoy.service.auth.v3.Authorization/Check';
+
+if (spawnSync('h2load', ['--version']).error) {
+  console.log('load: SKIPPED: h2load is not installed (Debian/Ubuntu: apt-get install -y nghttp2-client)');
+  process.exit(0);
+}
+const pinned = cpus().length >= 2;
+const SERVER_CPU = pinned ? ['taskset', '-c', '0'] : [];
+const CLIENT_CPU = pinned ? ['taskset', '-c', '1'] : [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const round = (x, d = 2) => (x === null || x === undefined ? null : Number(x.toFixed(d)));
+
+const machine = {
+  nproc: cpus().length,
+  cpu: cpus()[0]?.model,
+  node: process.version,
+  h2load: execFileSync('h2load', ['--version']).toString().trim().split('\n')[0],
+  pinned,
+};
+console.log(JSON.stringify({ machine }));
+
+// ---------------------------------------------------------------------------------------------
+// Policies, certificates, bodies
+
+const dir = mkdtempSync(join(tmpdir(), 'mtp-bench-load-'));
+const policies = join(dir, 'policies');
+spawnSync('mkdir', ['-p', policies]);
+const docs = [];
+for (let s = 0; s < 300; s++) {
+  docs.push(`type: MeshTrafficPermission
+name: svc-${s}
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: svc-${s}}
+  from:
+    - targetRef: {kind: MeshService, name: svc-${(s + 1) % 300}}
+      default: {action: Allow}
+    - targetRef: {kind: MeshSubset, tags: {env: dev}}
+      default: {action: Deny}`);
+}
+writeFileSync(join(policies, 'services.yaml'), docs.join('\n---\n'));
+writeFileSync(
+  join(policies, 'backend.yaml'),
+  `type: MeshTrafficPermission
+name: backend
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: backend}
+  from:
+    - targetRef: {kind: MeshSubset, tags: {kuma.io/zone: zone-1}}
+      default: {action: Allow}
+    - targetRef: {kind: MeshService, name: evil-00000000}
+      default: {action: Deny}
+`,
+);
+const FLIP = join(policies, 'flip.yaml');
+const flipDoc = (n) => `type: MeshTrafficPermission
+name: flip
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: other-${n}}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+`;
+writeFileSync(FLIP, flipDoc(0));
+
+const web = workloadCertificate('web');
+const evil = workloadCertificate('evil');
+const bodyOf = (cert) =>
+  checkRequest({
+    certificate: envoyUrlEncode(pemOf(cert.der)),
+    sourcePrincipal: `spiffe://default/${cert.service}`,
+  });
+const allowBody = bodyOf(web);
+const denyBody = bodyOf(evil);
+const allowFrame = join(dir, 'allow.frame');
+const denyFrame = join(dir, 'deny.frame');
+writeFileSync(allowFrame, grpcFrame(allowBody));
+writeFileSync(denyFrame, grpcFrame(denyBody));
+console.log(
+  JSON.stringify({
+    request_bytes: allowBody.length,
+    certificate_chars: envoyUrlEncode(pemOf(web.der)).length,
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+const children = [];
+function startProcess(argv, readyPattern, env = {}) {
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  child.stdout.resume();
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const found = {};
+    const onData = (chunk) => {
+      text += chunk.toString();
+      for (const [name, re] of Object.entries(readyPattern)) {
+        const m = re.exec(text);
+        if (m) found[name] = Number(m[1]);
+      }
+      if (Object.keys(found).length === Object.keys(readyPattern).length) {
+        child.stderr.off('data', onData);
+        child.stdout.off('data', onData);
+        child.stderr.resume();
+        resolve({ child, pid: child.pid, ...found });
+      }
+    };
+    child.stderr.on('data', onData);
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}: ${text}`)));
+  });
+}
+
+const startService = (extra = []) =>
+  startProcess(
+    [
+      ...SERVER_CPU,
+      process.execPath,
+      'dist/cli.js',
+      'serve',
+      '--policies',
+      policies,
+      '--grpc-address',
+      '127.0.0.1:0',
+      '--http-address',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    { port: /"listener":"grpc"[^\n]*"port":(\d+)/, httpPort: /"listener":"http"[^\n]*"port":(\d+)/ },
+  );
+const startFloor = () =>
+  startProcess([...SERVER_CPU, process.execPath, 'bench/floor-server.mjs'], { port: /READY (\d+)/ });
+
+/** user+system CPU seconds of a process (and, through taskset's exec, the server itself). */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+function memory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss_mb: round(kb('VmRSS') / 1024, 1), peak_rss_mb: round(kb('VmHWM') / 1024, 1) };
+}
+async function metrics(httpPort) {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const sum = (name, labels = '') =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name) && l.includes(labels))
+      .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    allow: sum('mtp_authz_checks_total{', 'decision="allow"'),
+    deny: sum('mtp_authz_checks_total{', 'decision="deny"'),
+    identityHit: sum('mtp_authz_cache_lookups_total{', 'cache="identity",result="hit"'),
+    identityMiss: sum('mtp_authz_cache_lookups_total{', 'cache="identity",result="miss"'),
+    decisionHit: sum('mtp_authz_cache_lookups_total{', 'cache="decision",result="hit"'),
+    decisionMiss: sum('mtp_authz_cache_lookups_total{', 'cache="decision",result="miss"'),
+    identityEntries: sum('mtp_authz_cache_entries{', 'cache="identity"'),
+    decisionEntries: sum('mtp_authz_cache_entries{', 'cache="decision"'),
+    reloads: sum('mtp_authz_policy_reloads_total{', 'result="success"'),
+  };
+}
+
+/** One call over HTTP/2: the response body (gRPC frame) and grpc-status. */
+function call(port, body) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const req = session.request({
+      ':method': 'POST',
+      ':path': PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    const chunks = [];
+    let status;
+    req.on('trailers', (t) => (status = t['grpc-status']));
+    req.on('response', (h) => (status ??= h['grpc-status']));
+    req.on('data', (c) => chunks.push(c));
+    req.on('close', () => {
+      session.close();
+      resolve({ status, body: Buffer.concat(chunks) });
+    });
+    req.end(grpcFrame(body));
+  });
+}
+/** CheckResponse.status.code of a framed answer (0 when status is empty). */
+const checkCode = (frame) => (frame[6] === 0 ? 0 : frame[7] === 0x08 ? frame[8] : -1);
+
+// ---------------------------------------------------------------------------------------------
+// h2load
+
+function h2load(port, frame, { seconds, count, rps, log, connections = 4, streams = 25 }) {
+  const args = [...CLIENT_CPU, 'h2load', '-c', String(connections), '-m', String(streams), '-t', '1'];
+  if (seconds !== undefined) args.push('-D', String(seconds));
+  if (count !== undefined) args.push('-n', String(count));
+  if (rps !== undefined) args.push('--rps', String(rps));
+  if (log !== undefined) args.push('--log-file', log);
+  args.push(
+    '-d',
+    frame,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    `http://127.0.0.1:${port}${PATH}`,
+  );
+  return new Promise((resolve) => {
+    const child = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.on('exit', () => {
+      const num = (re) => Number(re.exec(out)?.[1] ?? NaN);
+      resolve({
+        done: num(/(\d+) done/),
+        succeeded: num(/(\d+) succeeded/),
+        failed: num(/(\d+) failed/),
+        errored: num(/(\d+) errored/),
+        s2xx: num(/(\d+) 2xx/),
+        dataBytes: num(/\((\d+)\) data/),
+        rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
+        raw: out,
+      });
+    });
+  });
+}
+
+/** Percentiles (ms) of an h2load --log-file, leaving out the first `skipS` seconds. */
+function percentiles(log, skipS = 1) {
+  const rows = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t').map(Number));
+  const t0 = Math.min(...rows.map((r) => r[0]));
+  const lat = rows
+    .filter((r) => r[0] - t0 >= skipS * 1e6 && r[1] === 200)
+    .map((r) => r[2] / 1000)
+    .sort((a, b) => a - b);
+  const at = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { p50_ms: round(at(0.5)), p99_ms: round(at(0.99)) };
+}
+
+/** Errors and non-OK answers of a run whose every OK answer is `okBytes` of DATA. */
+function verify(run, okBytes) {
+  const errors = Math.max(run.failed + run.errored, run.done - run.s2xx, 0);
+  const nonOk = run.s2xx - Math.floor(run.dataBytes / okBytes);
+  return { errors, non_ok: nonOk, exact: run.dataBytes % okBytes === 0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+const results = {};
+const problems = [];
+const cleanup = () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+
+try {
+  const service = await startService(['--log-level', 'info']);
+  const floor = await startFloor();
+
+  // Preflight: what an OK answer looks like on each, and that the deny body is denied.
+  const [sa, sd, fa] = await Promise.all([
+    call(service.port, allowBody),
+    call(service.port, denyBody),
+    call(floor.port, allowBody),
+  ]);
+  if (sa.status !== '0' || checkCode(sa.body) !== 0)
+    throw new Error(`service preflight: not an allow (${sa.status})`);
+  if (sd.status !== '0' || checkCode(sd.body) !== 7)
+    throw new Error(`service preflight: not a deny (${sd.status})`);
+  if (fa.status !== '0') throw new Error('floor preflight failed');
+  const okService = sa.body.length;
+  const okDeny = sd.body.length;
+  const okFloor = fa.body.length;
+
+  // Both at the same time, same core, same duration: the steadiest comparison (SPEC §9).
+  async function pair(name, opts, frame = allowFrame) {
+    const c0 = [cpuSeconds(service.pid), cpuSeconds(floor.pid)];
+    const m0 = await metrics(service.httpPort);
+    const slog = opts.latency ? join(dir, `${name}-s.log`) : undefined;
+    const flog = opts.latency ? join(dir, `${name}-f.log`) : undefined;
+    const [s, f] = await Promise.all([
+      h2load(service.port, frame, { ...opts, log: slog }),
+      h2load(floor.port, allowFrame, { ...opts, log: flog }),
+    ]);
+    const m1 = await metrics(service.httpPort);
+    const vs = verify(s, okService);
+    const vf = verify(f, okFloor);
+    const counted = m1.allow - m0.allow;
+    if (vs.errors || vs.non_ok || vf.errors || vf.non_ok || counted < s.succeeded)
+      problems.push(
+        `${name}: service ${JSON.stringify(vs)} counted ${counted}/${s.succeeded}, floor ${JSON.stringify(vf)}`,
+      );
+    const cpu = [cpuSeconds(service.pid) - c0[0], cpuSeconds(floor.pid) - c0[1]];
+    return {
+      service: {
+        rps: Math.round(s.rps),
+        ...vs,
+        us_per_call: round((cpu[0] / s.done) * 1e6, 1),
+        ...(slog ? percentiles(slog) : {}),
+      },
+      floor: {
+        rps: Math.round(f.rps),
+        ...vf,
+        us_per_call: round((cpu[1] / f.done) * 1e6, 1),
+        ...(flog ? percentiles(flog) : {}),
+      },
+    };
+  }
+
+  await pair('warm-up', { seconds: 3 });
+
+  let floorRps = 15000;
+  if (wants('hit') || wants('latency')) {
+    const rounds = [];
+    for (let r = 0; r < ROUNDS; r++) rounds.push(await pair(`hit-${r}`, { seconds: D, latency: true }));
+    floorRps = median(rounds.map((x) => x.floor.rps));
+    const ratios = rounds.map((x) => x.service.rps / x.floor.rps);
+    results.hit = {
+      rounds,
+      service_rps: median(rounds.map((x) => x.service.rps)),
+      floor_rps: floorRps,
+      ratio: round(median(ratios), 3),
+      target: 0.85,
+    };
+    console.log(JSON.stringify({ hit: results.hit }));
+  }
+
+  if (wants('latency')) {
+    const total = Math.round(floorRps / 2);
+    const perConnection = Math.max(1, Math.round(total / 4));
+    const rounds = [];
+    for (let r = 0; r < ROUNDS; r++)
+      rounds.push(await pair(`latency-${r}`, { seconds: D, rps: perConnection, latency: true }));
+    const p99s = rounds.map((x) => x.service.p99_ms / x.floor.p99_ms);
+    results.latency = {
+      offered_rps_each: perConnection * 4,
+      rounds,
+      service_p50_ms: median(rounds.map((x) => x.service.p50_ms)),
+      service_p99_ms: median(rounds.map((x) => x.service.p99_ms)),
+      floor_p50_ms: median(rounds.map((x) => x.floor.p50_ms)),
+      floor_p99_ms: median(rounds.map((x) => x.floor.p99_ms)),
+      p99_ratio: round(median(p99s), 3),
+      target: 1.25,
+    };
+    console.log(JSON.stringify({ latency: results.latency }));
+  }
+
+  if (wants('deny')) {
+    const m0 = await metrics(service.httpPort);
+    const n = 5000;
+    const run = await h2load(service.port, denyFrame, { count: n });
+    const m1 = await metrics(service.httpPort);
+    const v = verify(run, okDeny);
+    const ok =
+      v.errors === 0 && v.non_ok === 0 && v.exact && m1.deny - m0.deny === n && m1.allow === m0.allow;
+    results.deny = { requests: n, ...v, denies_counted: m1.deny - m0.deny, deny_answer_bytes: okDeny, ok };
+    if (!ok) problems.push(`deny: ${JSON.stringify(results.deny)}`);
+    console.log(JSON.stringify({ deny: results.deny }));
+  }
+
+  if (wants('storm')) {
+    const m0 = await metrics(service.httpPort);
+    let flips = 0;
+    let stop = false;
+    const storm = (async () => {
+      while (!stop) {
+        await sleep(100);
+        if (flips % 2 === 0) writeFileSync(FLIP, flipDoc(flips));
+        else process.kill(service.pid, 'SIGHUP');
+        flips++;
+      }
+    })();
+    const res = await pair('storm', { seconds: D, latency: true });
+    stop = true;
+    await storm;
+    const m1 = await metrics(service.httpPort);
+    results.storm = { ...res, flips, reloads: m1.reloads - m0.reloads };
+    console.log(JSON.stringify({ storm: results.storm }));
+  }
+
+  // The Node client for the identity-varying modes (h2load sends one body).
+  const client = (port, opts) =>
+    new Promise((resolve, reject) => {
+      const argv = [
+        ...CLIENT_CPU,
+        process.execPath,
+        'bench/h2-client.mjs',
+        JSON.stringify({ port, cert: { der: web.der.toString('base64'), digitsAt: web.digitsAt }, ...opts }),
+      ];
+      const c = spawn(argv[0], argv.slice(1), {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('exit', (code) =>
+        code === 0
+          ? resolve(JSON.parse(out.trim().split('\n').pop()))
+          : reject(new Error(`client exited ${code}`)),
+      );
+    });
+
+  let next = 1;
+  if (wants('miss')) {
+    const runs = { service: [], floor: [] };
+    const order = quick ? ['service', 'floor'] : ['service', 'floor', 'floor', 'service', 'service', 'floor'];
+    const m0 = await metrics(service.httpPort);
+    for (const who of order) {
+      const target = who === 'service' ? service : floor;
+      const c0 = cpuSeconds(target.pid);
+      const r = await client(target.port, { seconds: D, start: next });
+      next = r.lastIdentity + 1;
+      if (r.errors || r.wrongDecision) problems.push(`miss ${who}: ${JSON.stringify(r)}`);
+      runs[who].push({ ...r, us_per_call: round(((cpuSeconds(target.pid) - c0) / r.done) * 1e6, 1) });
+    }
+    const m1 = await metrics(service.httpPort);
+    const s = median(runs.service.map((x) => x.rps));
+    const f = median(runs.floor.map((x) => x.rps));
+    results.miss = {
+      service_rps: s,
+      floor_rps: f,
+      ratio: round(s / f, 3),
+      service_us_per_call: median(runs.service.map((x) => x.us_per_call)),
+      floor_us_per_call: median(runs.floor.map((x) => x.us_per_call)),
+      cpu_ratio: round(
+        median(runs.floor.map((x) => x.us_per_call)) / median(runs.service.map((x) => x.us_per_call)),
+        3,
+      ),
+      service_p99_ms: median(runs.service.map((x) => x.p99_ms)),
+      identity_hits: m1.identityHit - m0.identityHit,
+      identity_misses: m1.identityMiss - m0.identityMiss,
+      decision_hits: m1.decisionHit - m0.decisionHit,
+      decision_misses: m1.decisionMiss - m0.decisionMiss,
+      target: 0.5,
+      runs,
+    };
+    console.log(JSON.stringify({ miss: results.miss }));
+  }
+
+  if (wants('rss')) {
+    const before = memory(service.pid);
+    const r = await client(service.port, { count: RSS_REQUESTS, start: next });
+    if (r.errors || r.wrongDecision || r.done !== RSS_REQUESTS) problems.push(`rss: ${JSON.stringify(r)}`);
+    const m = await metrics(service.httpPort);
+    results.rss = {
+      requests: r.done,
+      distinct_identities: r.done,
+      rps: r.rps,
+      before,
+      after: memory(service.pid),
+      identity_cache_entries: m.identityEntries,
+      decision_cache_entries: m.decisionEntries,
+      target_mb: 250,
+    };
+    console.log(JSON.stringify({ rss: results.rss }));
+  }
+} catch (error) {
+  problems.push(String(error?.stack ?? error));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+
+const rows = [];
+const check = (name, value, target, ok) => rows.push({ name, value, target, ok });
+if (results.hit)
+  check('cache-hit throughput / floor', results.hit.ratio, '>= 0.85', results.hit.ratio >= 0.85);
+if (results.latency)
+  check(
+    `p99 at ${results.latency.offered_rps_each}/s: service / floor`,
+    `${results.latency.service_p99_ms} / ${results.latency.floor_p99_ms} ms = ${results.latency.p99_ratio}`,
+    '<= 1.25',
+    results.latency.p99_ratio <= 1.25,
+  );
+if (results.miss)
+  check('cache-miss throughput / floor', results.miss.ratio, '>= 0.5', results.miss.ratio >= 0.5);
+if (results.miss)
+  check(
+    'cache-miss floor µs / service µs (CPU)',
+    results.miss.cpu_ratio,
+    '>= 0.5',
+    results.miss.cpu_ratio >= 0.5,
+  );
+if (results.rss)
+  check(
+    `RSS after ${results.rss.requests} identities (MB)`,
+    results.rss.after.rss_mb,
+    '< 250',
+    results.rss.after.rss_mb < 250,
+  );
+if (results.deny) check('deny answers are denies', results.deny.ok, 'true', results.deny.ok);
+console.log('\n| check | measured | target | met |\n| --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.target} | ${r.ok ? 'yes' : 'NO'} |`);
+if (results.hit)
+  console.log(
+    `\ncache-hit: service ${results.hit.service_rps}/s, floor ${results.hit.floor_rps}/s (medians of ${ROUNDS} × ${D} s)`,
+  );
+if (results.storm)
+  console.log(
+    `reload storm: ${results.storm.reloads} reloads in ${D} s; service ${results.storm.service.rps}/s p99 ${results.storm.service.p99_ms} ms, errors ${results.storm.service.errors}, non-OK ${results.storm.service.non_ok}; floor ${results.storm.floor.rps}/s p99 ${results.storm.floor.p99_ms} ms`,
+  );
+for (const p of problems) console.log(`PROBLEM: ${p}`);
+const met = rows.every((r) => r.ok) && problems.length === 0;
+console.log(problems.length > 0 ? 'load: FAILED CHECKS' : met ? 'load: targets met' : 'load: TARGET MISSED');
+process.exitCode = met ? 0 : 1;
+cleanup();
+process.exit();
