@@ -20,8 +20,7 @@ import { type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { compileTables } from './policy/compile.js';
-import { loadPolicies } from './policy/load.js';
-import { loadPoliciesOffThread } from './policy/load-off-thread.js';
+import { PolicyLoader } from './policy/load-off-thread.js';
 import type { PolicySet } from './policy/types.js';
 import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js';
 import { readSettings, type Settings } from './settings.js';
@@ -92,12 +91,24 @@ export function observability(
  * The start-up load of `--policies` (and the admin state directory) into a fresh state; throws
  * StartError (exit 1) after printing every violation.
  */
+const loaders = new WeakMap<Settings, PolicyLoader>();
+
+/** One loader thread per process, shared by the start-up load and reloads (its cache warms once). */
+function loaderFor(settings: Settings): PolicyLoader {
+  let loader = loaders.get(settings);
+  if (loader === undefined) {
+    loader = new PolicyLoader({ maxFileBytes: settings.maxPolicyFileBytes });
+    loaders.set(settings, loader);
+  }
+  return loader;
+}
+
 export async function loadInitialState(
   settings: Settings,
   log: Logger,
   report: (line: string) => void,
 ): Promise<{ state: ServiceState; set: PolicySet }> {
-  const loaded = await loadPolicies(policyPaths(settings), { maxFileBytes: settings.maxPolicyFileBytes });
+  const loaded = await loaderFor(settings).load(policyPaths(settings));
   const warnings = loaded.ok ? loaded.set.warnings : loaded.warnings;
   for (const warning of warnings) log.warn({ warning: formatIssue(warning) }, 'policy warning');
   if (!loaded.ok) {
@@ -126,11 +137,13 @@ export function createReloader(
   log: Logger,
   onReload?: ReloaderOptions['onReload'],
 ): Reloader {
+  const loader = loaderFor(settings);
   return new Reloader({
     paths: policyPaths(settings),
     state,
     log,
-    load: (paths) => loadPoliciesOffThread(paths, { maxFileBytes: settings.maxPolicyFileBytes }),
+    load: (paths) => loader.load(paths),
+    close: () => loader.close(),
     compile: compileTables,
     resyncIntervalMs: settings.resyncIntervalMs,
     ...(onReload === undefined ? {} : { onReload }),

@@ -27,6 +27,8 @@ export interface ReloaderOptions {
   readonly debounceMs?: number;
   /** Full rescan period, the safety net for missed events; 0 disables it. */
   readonly resyncIntervalMs?: number;
+  /** Releases what `load` holds (its loader thread) when the reloader stops. */
+  readonly close?: () => void;
   /** Told of every finished reload (metrics). */
   readonly onReload?: (outcome: ReloadOutcome, snapshot: Snapshot | undefined) => void;
 }
@@ -68,6 +70,7 @@ export class Reloader {
     clearTimeout(this.#debounce);
     clearInterval(this.#resync);
     this.#watcher?.close();
+    this.#options.close?.();
   }
 
   /** A file event: reload once things have been quiet for the debounce time. */

@@ -1,33 +1,64 @@
 /**
- * loadPolicies on a worker thread, so parsing thousands of YAML documents never stalls Checks.
- * Falls back to the calling thread where no compiled worker exists (running from sources).
+ * loadPolicies on a long-lived worker thread, so parsing thousands of YAML documents never stalls
+ * Checks and unchanged files are not parsed again. A thread that dies is replaced on the next
+ * load. Falls back to the calling thread (with its own cache) where no compiled worker exists,
+ * i.e. when running from sources.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type LoadOptions, type LoadResult, loadPolicies } from './load.js';
+import { type LoadOptions, type LoadResult, loadPolicies, ParseCache } from './load.js';
+import type { LoadJob } from './load-worker.js';
 
 const workerUrl = new URL('./load-worker.js', import.meta.url);
-const workerAvailable = existsSync(fileURLToPath(workerUrl));
 
-export function loadPoliciesOffThread(
-  paths: readonly string[],
-  options: Partial<LoadOptions> = {},
-): Promise<LoadResult> {
-  if (!workerAvailable) return loadPolicies(paths, options);
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(workerUrl, { workerData: { paths: [...paths], options } });
-    let settled = false;
-    worker.once('message', (result: LoadResult) => {
-      settled = true;
-      resolve(result);
+type Reply =
+  { readonly id: number; readonly result: LoadResult } | { readonly id: number; readonly error: string };
+
+export class PolicyLoader {
+  readonly #options: Partial<LoadOptions>;
+  readonly #inThread = existsSync(fileURLToPath(workerUrl)) ? undefined : new ParseCache();
+  readonly #pending = new Map<number, { resolve(result: LoadResult): void; reject(error: Error): void }>();
+  #worker: Worker | undefined;
+  #next = 0;
+
+  constructor(options: Partial<LoadOptions> = {}) {
+    this.#options = options;
+  }
+
+  load(paths: readonly string[]): Promise<LoadResult> {
+    if (this.#inThread !== undefined) return loadPolicies(paths, this.#options, this.#inThread);
+    const worker = this.#worker ?? this.#spawn();
+    const id = ++this.#next;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      const job: LoadJob = { id, paths: [...paths], options: this.#options };
+      worker.postMessage(job);
     });
-    worker.once('error', (error) => {
-      settled = true;
-      reject(error);
+  }
+
+  /** Ends the thread (pending loads fail). */
+  close(): void {
+    void this.#worker?.terminate();
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(workerUrl);
+    worker.unref(); // an idle loader must not keep the process alive
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if ('result' in reply) waiter?.resolve(reply.result);
+      else waiter?.reject(new Error(`policy loader failed: ${reply.error}`));
     });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`policy loader thread exited with code ${code}`));
-    });
-  });
+    const fail = (error: Error): void => {
+      if (this.#worker === worker) this.#worker = undefined;
+      for (const waiter of this.#pending.values()) waiter.reject(error);
+      this.#pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`policy loader thread exited with code ${code}`)));
+    this.#worker = worker;
+    return worker;
+  }
 }

@@ -1,14 +1,22 @@
 /**
- * Worker-thread entry: reads, parses and validates policy files away from the event loop that
- * answers Checks, and posts the LoadResult (plain data) back.
+ * Loader thread: reads, parses and validates policy files away from the event loop that answers
+ * Checks, and posts each LoadResult (plain data) back. It lives as long as the service and keeps
+ * a ParseCache, so a reload re-parses only the files that changed.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { type LoadOptions, loadPolicies } from './load.js';
+import { parentPort } from 'node:worker_threads';
+import { type LoadOptions, loadPolicies, ParseCache } from './load.js';
 
-interface Job {
+export interface LoadJob {
+  readonly id: number;
   readonly paths: readonly string[];
   readonly options: Partial<LoadOptions>;
 }
 
-const job = workerData as Job;
-parentPort?.postMessage(await loadPolicies(job.paths, job.options));
+const cache = new ParseCache();
+
+parentPort?.on('message', (job: LoadJob) => {
+  void loadPolicies(job.paths, job.options, cache).then(
+    (result) => parentPort?.postMessage({ id: job.id, result }),
+    (error: unknown) => parentPort?.postMessage({ id: job.id, error: String(error) }),
+  );
+});

@@ -33,6 +33,46 @@ export interface PolicyText {
   readonly text: string | Uint8Array;
 }
 
+/** What one file contributed, before the cross-file duplicate check. */
+interface FileOutcome {
+  readonly errors: readonly PolicyIssue[];
+  readonly warnings: readonly PolicyIssue[];
+  readonly documents: readonly ReturnType<typeof validateDocument>[];
+}
+
+/**
+ * Remembers each file's parsed and validated documents by its exact bytes, so a reload re-parses
+ * only the files that changed (YAML parsing is the slow part of a load). Entries of files that are
+ * gone are dropped at each load.
+ */
+export class ParseCache {
+  readonly #entries = new Map<
+    string,
+    { readonly text: string | Uint8Array; readonly outcome: FileOutcome }
+  >();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  outcome(file: string, text: string | Uint8Array, parse: () => FileOutcome): FileOutcome {
+    const cached = this.#entries.get(file);
+    if (cached !== undefined && sameText(cached.text, text)) return cached.outcome;
+    const outcome = parse();
+    this.#entries.set(file, { text, outcome });
+    return outcome;
+  }
+
+  retainOnly(files: ReadonlySet<string>): void {
+    for (const file of this.#entries.keys()) if (!files.has(file)) this.#entries.delete(file);
+  }
+}
+
+function sameText(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
 function withDefaults(options: Partial<LoadOptions> | undefined): LoadOptions {
   return { maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES };
 }
@@ -44,6 +84,7 @@ function withDefaults(options: Partial<LoadOptions> | undefined): LoadOptions {
 export async function loadPolicies(
   paths: readonly string[],
   options?: Partial<LoadOptions>,
+  cache?: ParseCache,
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
@@ -54,7 +95,8 @@ export async function loadPolicies(
     if ('issue' in read) issues.push(read.issue);
     else texts.push({ file, text: read.bytes });
   }
-  return assemble(texts, issues, opts, found.files);
+  cache?.retainOnly(new Set(texts.map((t) => t.file)));
+  return assemble(texts, issues, opts, found.files, cache);
 }
 
 /** The same pipeline on in-memory texts (tests; the admin API validating a body before writing it). */
@@ -72,6 +114,7 @@ function assemble(
   fileIssues: readonly PolicyIssue[],
   options: LoadOptions,
   files: string[],
+  cache?: ParseCache,
 ): LoadResult {
   const errors: PolicyIssue[] = [...fileIssues];
   const warnings: PolicyIssue[] = [];
@@ -79,11 +122,11 @@ function assemble(
   const firstByKey = new Map<string, Resource>();
 
   for (const { file, text } of texts) {
-    const parsed = parsePolicyText(file, text, options);
-    errors.push(...parsed.errors);
-    warnings.push(...parsed.warnings);
-    for (const doc of parsed.documents) {
-      const result = validateDocument(doc);
+    const read = (): FileOutcome => readFile(file, text, options);
+    const outcome = cache === undefined ? read() : cache.outcome(file, text, read);
+    errors.push(...outcome.errors);
+    warnings.push(...outcome.warnings);
+    for (const result of outcome.documents) {
       errors.push(...result.errors);
       warnings.push(...result.warnings);
       const resource = result.resource;
@@ -109,6 +152,15 @@ function assemble(
   if (errors.length > 0)
     return { ok: false, errors: sortIssues(errors), warnings: sortIssues(warnings), files };
   return { ok: true, set: toPolicySet(resources, sortIssues(warnings)), files };
+}
+
+function readFile(file: string, text: string | Uint8Array, options: LoadOptions): FileOutcome {
+  const parsed = parsePolicyText(file, text, options);
+  return {
+    errors: parsed.errors,
+    warnings: parsed.warnings,
+    documents: parsed.documents.map(validateDocument),
+  };
 }
 
 /** Names are unique per (type, mesh); Mesh, AccessRole and AccessRoleBinding are global. */
