@@ -97,9 +97,9 @@ function skip(c: Cursor, wireType: number, limit: number): void {
   if (c.pos > limit) fail('truncated fixed-width field');
 }
 
-function string(c: Cursor, limit: number): string {
+function string(c: Cursor, limit: number, encoding: 'utf8' | 'latin1' = 'utf8'): string {
   const end = lengthEnd(c, limit);
-  const s = c.buf.toString('utf8', c.pos, end);
+  const s = c.buf.toString(encoding, c.pos, end);
   c.pos = end;
   return s;
 }
@@ -120,15 +120,21 @@ function fields(c: Cursor, end: number, onField: (field: number, end: number) =>
   if (c.pos !== end) fail('field overruns its message');
 }
 
-/** One `map<string, string>` entry; the value is decoded only when `wanted(key)` says so. */
-function mapEntry(c: Cursor, limit: number, wanted: (key: string) => boolean): [string, string] | undefined {
+/**
+ * One `map<string, string>` entry. With `only`, an entry whose key bytes differ is skipped without
+ * decoding anything (a request carries dozens of headers and the decision needs one).
+ */
+function mapEntry(c: Cursor, limit: number, only?: Buffer): [string, string] | undefined {
   const end = lengthEnd(c, limit);
-  let key = '';
+  let keyStart = 0;
+  let keyEnd = 0;
   let valueStart = -1;
   let valueEnd = -1;
   fields(c, end, (field, e) => {
     if (field === 1) {
-      key = string(c, e);
+      keyEnd = lengthEnd(c, e);
+      keyStart = c.pos;
+      c.pos = keyEnd;
       return true;
     }
     if (field === 2) {
@@ -139,13 +145,18 @@ function mapEntry(c: Cursor, limit: number, wanted: (key: string) => boolean): [
     }
     return false;
   });
-  if (!wanted(key)) return undefined;
+  if (
+    only !== undefined &&
+    (keyEnd - keyStart !== only.length || only.compare(c.buf, keyStart, keyEnd) !== 0)
+  ) {
+    return undefined;
+  }
+  const key = c.buf.toString('utf8', keyStart, keyEnd);
   return [key, valueStart < 0 ? '' : c.buf.toString('utf8', valueStart, valueEnd)];
 }
 
-const always = (): boolean => true;
-const isDestinationTags = (key: string): boolean => key === DESTINATION_TAGS_EXTENSION;
-const isRequestId = (key: string): boolean => key === REQUEST_ID_HEADER;
+const DESTINATION_TAGS_KEY = Buffer.from(DESTINATION_TAGS_EXTENSION);
+const REQUEST_ID_KEY = Buffer.from(REQUEST_ID_HEADER);
 
 function emptyView(): CheckRequestView {
   return {
@@ -184,7 +195,7 @@ function attributeContext(c: Cursor, end: number, view: CheckRequestView): void 
         request(c, lengthEnd(c, e), view);
         return true;
       case 10: {
-        const entry = mapEntry(c, e, isDestinationTags);
+        const entry = mapEntry(c, e, DESTINATION_TAGS_KEY);
         if (entry !== undefined) view.destinationTagsExtension = entry[1];
         return true;
       }
@@ -202,11 +213,13 @@ function peer(c: Cursor, end: number, view: CheckRequestView, isSource: boolean)
       return true;
     }
     if (field === 5 && isSource) {
-      view.sourceCertificate = string(c, e);
+      // URL-encoded PEM is ASCII; latin1 maps every byte to one character (cheaper than UTF-8
+      // decoding, and distinct bytes stay distinct keys for the identity cache).
+      view.sourceCertificate = string(c, e, 'latin1');
       return true;
     }
     if (field === 3 && !isSource) {
-      const entry = mapEntry(c, e, always);
+      const entry = mapEntry(c, e);
       if (entry !== undefined) {
         view.destinationLabels ??= new Map();
         view.destinationLabels.set(entry[0], entry[1]);
@@ -236,7 +249,7 @@ function httpRequest(c: Cursor, end: number, http: HttpRequestView): void {
         http.method = string(c, e);
         return true;
       case 3: {
-        const entry = mapEntry(c, e, isRequestId);
+        const entry = mapEntry(c, e, REQUEST_ID_KEY);
         if (entry !== undefined) http.requestId = entry[1];
         return true;
       }

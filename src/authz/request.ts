@@ -47,6 +47,37 @@ export function destinationOf(
   view: CheckRequestView,
   tagsMetadata: string | undefined,
 ): Destination | undefined {
+  const memoKey = destinationMemoKey(view, tagsMetadata);
+  const known = destinationMemo.get(memoKey);
+  if (known !== undefined) return known ?? undefined;
+  const destination = buildDestination(view, tagsMetadata);
+  if (destinationMemo.size >= DESTINATION_MEMO_SIZE) destinationMemo.clear();
+  destinationMemo.set(memoKey, destination ?? null);
+  return destination;
+}
+
+/**
+ * Destinations repeat (one sidecar fronts a few inbounds), and building one parses tag text and
+ * makes a canonical key: remember them by what they were built from. Destinations are immutable.
+ */
+const destinationMemo = new Map<string, Destination | null>();
+const DESTINATION_MEMO_SIZE = 4096;
+
+/**
+ * Everything buildDestination reads, each piece length-prefixed (so no choice of bytes makes two
+ * different requests share a key), with the source of the tags marked (they are never merged).
+ */
+function destinationMemoKey(view: CheckRequestView, tagsMetadata: string | undefined): string {
+  const head = `${view.destinationPrincipal.length}:${view.destinationPrincipal}`;
+  if (view.destinationTagsExtension !== undefined) return `e${head}${view.destinationTagsExtension}`;
+  if (tagsMetadata !== undefined) return `m${head}${tagsMetadata}`;
+  if (view.destinationLabels === undefined) return `n${head}`;
+  let key = `l${head}`;
+  for (const [k, v] of view.destinationLabels) key += `${k.length}:${k}${v.length}:${v}`;
+  return key;
+}
+
+function buildDestination(view: CheckRequestView, tagsMetadata: string | undefined): Destination | undefined {
   const principal = parseDestinationPrincipal(view.destinationPrincipal);
   if (principal === undefined) return undefined;
   const [mesh, service] = principal;

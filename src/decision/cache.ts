@@ -19,24 +19,50 @@ const NO_OBSERVER: CacheObserver = { lookup() {} };
 /** Certificates longer than this are parsed every time rather than pinned in memory. */
 const MAX_CACHED_CERTIFICATE_CHARS = 16 * 1024;
 
+/**
+ * The LRU is keyed by the certificate's length and last characters (its signature, unique per
+ * issued certificate) rather than the whole text: hashing a 2 KB string on every call costs more
+ * than the rest of a cache hit. Each bucket keeps the full texts and compares them exactly, so two
+ * certificates that share a tail never share an identity.
+ */
+const BUCKET_TAIL_CHARS = 64;
+const BUCKET_ENTRIES = 4;
+
+interface Remembered {
+  readonly text: string;
+  readonly client: Client;
+}
+
 export function cachedCertificateReader(
   read: (urlEncodedPem: string) => Client,
   max: number,
   observer: CacheObserver = NO_OBSERVER,
 ): { read: (urlEncodedPem: string) => Client; readonly size: () => number } {
   if (max <= 0) return { read, size: () => 0 };
-  const cache = new LRUCache<string, Client>({ max });
+  const cache = new LRUCache<string, Remembered[]>({ max });
   return {
     read(text) {
       if (text.length > MAX_CACHED_CERTIFICATE_CHARS) {
         observer.lookup('identity', false);
         return read(text);
       }
-      const hit = cache.get(text);
-      observer.lookup('identity', hit !== undefined);
-      if (hit !== undefined) return hit;
+      const key = `${text.length}:${text.slice(-BUCKET_TAIL_CHARS)}`;
+      const bucket = cache.get(key);
+      if (bucket !== undefined) {
+        for (const entry of bucket) {
+          if (entry.text === text) {
+            observer.lookup('identity', true);
+            return entry.client;
+          }
+        }
+      }
+      observer.lookup('identity', false);
       const client = read(text);
-      cache.set(text, client);
+      if (bucket === undefined) cache.set(key, [{ text, client }]);
+      else {
+        if (bucket.length >= BUCKET_ENTRIES) bucket.shift();
+        bucket.push({ text, client });
+      }
       return client;
     },
     size: () => cache.size,

@@ -221,7 +221,8 @@ function expected(bytes: Buffer): Omit<CheckRequestView, 'destinationLabels'> & 
   const extensions = a?.contextExtensions ?? {};
   return {
     sourcePrincipal: a?.source?.principal ?? '',
-    sourceCertificate: a?.source?.certificate ?? '',
+    // The lean decoder reads the certificate as latin1: each byte one character (PEM is ASCII).
+    sourceCertificate: Buffer.from(a?.source?.certificate ?? '', 'utf8').toString('latin1'),
     destinationPrincipal: a?.destination?.principal ?? '',
     ...(Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
     destinationTagsExtension: Object.hasOwn(extensions, 'mtp.destination-tags')

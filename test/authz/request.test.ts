@@ -33,6 +33,20 @@ describe('destinationOf', () => {
     expect(Object.fromEntries(destination?.tags ?? [])).toEqual({ 'kuma.io/service': 'backend' });
   });
 
+  it('answers repeated requests with the same destination, and never mixes up crafted ones', () => {
+    const first = destinationOf(view({ destination: { principal } }), 'version=v1');
+    expect(destinationOf(view({ destination: { principal } }), 'version=v1')).toBe(first);
+    // Same concatenated text, split differently between principal and tags: different destinations.
+    const a = destinationOf(view({ destination: { principal: 'spiffe://default/a1' } }), 'x=y');
+    const b = destinationOf(view({ destination: { principal: 'spiffe://default/a' } }), '1x=y');
+    expect(Object.fromEntries(a?.tags ?? [])).toEqual({ 'kuma.io/service': 'a1', x: 'y' });
+    expect(Object.fromEntries(b?.tags ?? [])).toEqual({ 'kuma.io/service': 'a', '1x': 'y' });
+    const labelled = (labels: Record<string, string>) =>
+      Object.fromEntries(destinationOf(view({ destination: { principal, labels } }), undefined)?.tags ?? []);
+    expect(labelled({ ab: 'c' })).toEqual({ ab: 'c', 'kuma.io/service': 'backend' });
+    expect(labelled({ a: 'bc' })).toEqual({ a: 'bc', 'kuma.io/service': 'backend' });
+  });
+
   it('has no destination without a principal, whatever the tags say', () => {
     expect(tagsOf({ destination: { labels: { 'kuma.io/service': 'backend' } } })).toBeUndefined();
   });

@@ -184,6 +184,24 @@ describe('cachedCertificateReader', () => {
     expect(observer.counts).toEqual({ 'identity:miss': 2 });
   });
 
+  it('never confuses two certificates that share their length and tail', () => {
+    let parsed = 0;
+    const reader = cachedCertificateReader((text) => {
+      parsed++;
+      return client(text.slice(0, 3));
+    }, 10);
+    const tail = 'T'.repeat(100);
+    for (let round = 0; round < 3; round++) {
+      expect(reader.read(`web${tail}`)).toEqual(client('web'));
+      expect(reader.read(`ops${tail}`)).toEqual(client('ops'));
+    }
+    expect(parsed).toBe(2);
+    // A bucket holds a few texts; past that the oldest is parsed again, never answered wrongly.
+    for (const s of ['aaa', 'bbb', 'ccc', 'ddd', 'eee']) reader.read(`${s}${tail}`);
+    expect(reader.read(`web${tail}`)).toEqual(client('web'));
+    expect(reader.size()).toBe(1);
+  });
+
   it('is a pass-through when disabled (size 0)', () => {
     let parsed = 0;
     const reader = cachedCertificateReader(() => {
