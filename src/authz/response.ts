@@ -49,8 +49,21 @@ const MEMO_LIMIT = 4096;
 /** Encoded answers keyed by what they depend on. Shared buffers: never mutate a result. */
 export class ResponseCache {
   readonly #answers = new Map<string, Buffer>();
+  /** Decisions come from the decision cache (or are constants): look the same object up for free. */
+  readonly #byDecision = new WeakMap<Decision, { http?: Buffer; tcp?: Buffer }>();
 
   answer(decision: Decision, http: boolean): Buffer {
+    let known = this.#byDecision.get(decision);
+    const hit = http ? known?.http : known?.tcp;
+    if (hit !== undefined) return hit;
+    const bytes = this.#encoded(decision, http);
+    if (known === undefined) this.#byDecision.set(decision, (known = {}));
+    if (http) known.http = bytes;
+    else known.tcp = bytes;
+    return bytes;
+  }
+
+  #encoded(decision: Decision, http: boolean): Buffer {
     const key = `${decision.action}\u0000${http ? 'h' : 'n'}\u0000${decision.decidedBy?.policy ?? ''}`;
     let bytes = this.#answers.get(key);
     if (bytes === undefined) {
