@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceState } from '../state.js';
+import { rawMethod } from './raw-method.js';
 import {
   decodeHealthCheckRequest,
   encodeHealthCheckResponse,
@@ -16,27 +17,9 @@ import {
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 const KNOWN_SERVICES: ReadonlySet<string> = new Set(['', AUTHORIZATION_SERVICE]);
 
-const passthrough = (bytes: Buffer): Buffer => bytes;
-
 export const healthServiceDefinition = {
-  Check: {
-    path: '/grpc.health.v1.Health/Check',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: passthrough,
-    requestDeserialize: passthrough,
-    responseSerialize: passthrough,
-    responseDeserialize: passthrough,
-  },
-  Watch: {
-    path: '/grpc.health.v1.Health/Watch',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: passthrough,
-    requestDeserialize: passthrough,
-    responseSerialize: passthrough,
-    responseDeserialize: passthrough,
-  },
+  Check: rawMethod('/grpc.health.v1.Health/Check'),
+  Watch: rawMethod('/grpc.health.v1.Health/Watch', true),
 } satisfies grpc.ServiceDefinition;
 
 function statusOf(state: ServiceState, service: string): HealthServingStatus {

@@ -12,24 +12,15 @@ import type { ServiceState } from '../state.js';
 import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';
 import { createHealthService, healthServiceDefinition } from './health.js';
+import { rawMethod } from './raw-method.js';
 import type { CertificateReader } from './request.js';
 import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } from './response.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 export const DESTINATION_TAGS_METADATA = 'x-mtp-destination-tags';
 
-const passthrough = (bytes: Buffer): Buffer => bytes;
-
 export const authorizationServiceDefinition = {
-  Check: {
-    path: CHECK_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: passthrough,
-    requestDeserialize: passthrough,
-    responseSerialize: passthrough,
-    responseDeserialize: passthrough,
-  },
+  Check: rawMethod(CHECK_PATH),
 } satisfies grpc.ServiceDefinition;
 
 /** Answered when the handler itself fails: a denial, so that Envoy never fails open on our bug. */
