@@ -13,17 +13,16 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
-import { ensureBuilt, REPO, type ServeProcess, startServe } from '../support/server.js';
+import { ensureBuilt, REPO, startServe, killServe, type StartedServe } from '../support/server.js';
 
-type Server = ServeProcess & { grpcTarget: string; httpPort: number };
+type Server = StartedServe;
 let server: Server | undefined;
 let client: TestClient | undefined;
 
 beforeAll(() => ensureBuilt());
 afterEach(async () => {
   client?.close();
-  server?.kill('SIGKILL');
-  await server?.exited;
+  await killServe(server);
   server = undefined;
   client = undefined;
 });

@@ -10,7 +10,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
-import { ensureBuilt, type ServeProcess, startServe } from '../support/server.js';
+import { ensureBuilt, startServe, killServe, type StartedServe } from '../support/server.js';
 
 const ALLOW_ALL = `type: MeshTrafficPermission
 name: allow-all
@@ -33,15 +33,14 @@ spec:
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-type Server = ServeProcess & { grpcTarget: string; httpPort: number };
+type Server = StartedServe;
 let server: Server | undefined;
 let client: TestClient | undefined;
 
 beforeAll(() => ensureBuilt());
 afterEach(async () => {
   client?.close();
-  server?.kill('SIGKILL');
-  await server?.exited;
+  await killServe(server);
   server = undefined;
   client = undefined;
 });

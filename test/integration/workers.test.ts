@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { family, parseMetrics, sampleValue } from '../support/prom-parse.js';
-import { ensureBuilt, type ServeProcess, startServe } from '../support/server.js';
+import { ensureBuilt, startServe, type StartedServe } from '../support/server.js';
 
 const policy = (name: string, action: string): string => `type: MeshTrafficPermission
 name: ${name}
@@ -34,8 +34,7 @@ const CHECKS_PER_CONNECTION = 25;
 let dir: string;
 let policies: string;
 let stateDir: string;
-type Server = ServeProcess & { grpcTarget: string; httpPort: number };
-let server: Server;
+let server: StartedServe;
 let clients: TestClient[] = [];
 
 beforeAll(async () => {

@@ -206,3 +206,11 @@ export async function startServe(
   const http = await server.waitForLog((l) => l.msg === 'listening' && l.listener === 'http');
   return Object.assign(server, { grpcTarget: grpc.address as string, httpPort: http.port as number });
 }
+
+export type StartedServe = Awaited<ReturnType<typeof startServe>>;
+
+/** Ends a CLI started by a test (if any) and waits until it has exited. */
+export async function killServe(server: StartedServe | undefined): Promise<void> {
+  server?.kill('SIGKILL');
+  await server?.exited;
+}
