@@ -61,10 +61,17 @@ function decideMultiValued(program: InboundProgram, identity: ClientIdentity): D
 }
 
 function ruled(entry: CompiledEntry, program: InboundProgram): Decision {
-  const decidedBy: DecidedBy = { policy: entry.policy, fromIndex: entry.fromIndex };
-  return { action: entry.action, via: 'rule', decidedBy, policies: program.policies };
+  program.decisions ??= new Map();
+  let decision = program.decisions.get(entry);
+  if (decision === undefined) {
+    const decidedBy: DecidedBy = { policy: entry.policy, fromIndex: entry.fromIndex };
+    decision = Object.freeze({ action: entry.action, via: 'rule', decidedBy, policies: program.policies });
+    program.decisions.set(entry, decision);
+  }
+  return decision;
 }
 
 function noMatch(program: InboundProgram): Decision {
-  return answer('Deny', 'no-matching-from', program.policies);
+  program.noMatch ??= Object.freeze(answer('Deny', 'no-matching-from', program.policies));
+  return program.noMatch;
 }

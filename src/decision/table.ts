@@ -4,7 +4,7 @@
  */
 import type { Action, MtlsMode } from '../policy/types.js';
 import { SERVICE_TAG } from '../policy/types.js';
-import type { Destination } from './types.js';
+import type { Decision, Destination } from './types.js';
 
 /** One `from` entry, its targetRef flattened to the (key, value) pairs a client must carry. */
 export interface CompiledEntry {
@@ -38,6 +38,9 @@ export interface InboundProgram {
   readonly entries: readonly CompiledEntry[];
   /** Connected components of intersecting entries; built on first multi-valued client. */
   components?: readonly (readonly CompiledEntry[])[];
+  /** The answer each deciding entry gives here, made once: equal answers are the same object. */
+  decisions?: Map<CompiledEntry, Decision>;
+  noMatch?: Decision;
 }
 
 export interface MeshTable {
