@@ -10,22 +10,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type TestClient } from '../authz/wire.js';
+import { describe, expect, it } from 'vitest';
+import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
-import { ensureBuilt, REPO, startServe, killServe, type StartedServe } from '../support/server.js';
+import { servePerTest } from '../support/serve-per-test.js';
+import { REPO, type StartedServe } from '../support/server.js';
 
-type Server = StartedServe;
-let server: Server | undefined;
-let client: TestClient | undefined;
-
-beforeAll(() => ensureBuilt());
-afterEach(async () => {
-  client?.close();
-  await killServe(server);
-  server = undefined;
-  client = undefined;
-});
+const start = servePerTest();
 
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const WEB_TO_BACKEND = {
@@ -89,7 +80,7 @@ function tokenFromCli(keyFile: string, ...args: string[]): string {
 }
 
 async function call(
-  s: Server,
+  s: StartedServe,
   method: string,
   path: string,
   options: { token?: string; yaml?: string; json?: unknown } = {},
@@ -118,7 +109,7 @@ async function decision(c: TestClient): Promise<{ code: number; policy?: string 
   return { code: answer.code, ...(policy ? { policy } : {}) };
 }
 
-function audits(s: Server): Record<string, unknown>[] {
+function audits(s: StartedServe): Record<string, unknown>[] {
   return s.stdout
     .filter((line) => line.startsWith('{"audit":true'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -138,8 +129,7 @@ describe('the reference RBAC walk-through', () => {
       keyFile,
       '--no-admin-localhost-is-admin',
     ];
-    server = await startServe(args);
-    client = connect(server.grpcTarget);
+    let { server, client } = await start(args);
     expect(await decision(client)).toEqual({ code: 7 });
 
     // 1-3. The admin token, and default restricted to the mesh-system:admin group.
@@ -198,11 +188,9 @@ describe('the reference RBAC walk-through', () => {
     expect(audits(server)[4]).toMatchObject({ groups: ['mesh-system:authenticated'], mesh: 'default' });
 
     // A restart serves everything written through the API, RBAC included.
-    client.close();
     server.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-    server = await startServe(args);
-    client = connect(server.grpcTarget);
+    ({ server, client } = await start(args));
     expect(await decision(client)).toEqual({ code: 0, policy: 'web-to-backend' });
     const again = await call(server, 'PUT', path, { token: owner, yaml: policyFor('not-backend') });
     expect(again.status).toBe(403);

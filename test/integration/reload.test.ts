@@ -6,11 +6,12 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type TestClient } from '../authz/wire.js';
+import { describe, expect, it } from 'vitest';
+import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
-import { ensureBuilt, startServe, killServe, type StartedServe } from '../support/server.js';
+import { servePerTest, type Served } from '../support/serve-per-test.js';
+import type { StartedServe } from '../support/server.js';
 
 const ALLOW_ALL = `type: MeshTrafficPermission
 name: allow-all
@@ -33,22 +34,10 @@ spec:
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-type Server = StartedServe;
-let server: Server | undefined;
-let client: TestClient | undefined;
+const start = servePerTest();
 
-beforeAll(() => ensureBuilt());
-afterEach(async () => {
-  client?.close();
-  await killServe(server);
-  server = undefined;
-  client = undefined;
-});
-
-async function serve(policies: string, ...args: string[]): Promise<{ server: Server; client: TestClient }> {
-  server = await startServe(['--policies', policies, ...args]);
-  client = connect(server.grpcTarget);
-  return { server, client };
+function serve(policies: string, ...args: string[]): Promise<Served> {
+  return start(['--policies', policies, ...args]);
 }
 
 async function decision(c: TestClient): Promise<{ code: number; via?: string; policy?: string }> {
@@ -62,7 +51,7 @@ async function decision(c: TestClient): Promise<{ code: number; via?: string; po
 }
 
 /** Waits for the reload that makes `generation` serve. */
-function reloaded(s: Server, generation: number) {
+function reloaded(s: StartedServe, generation: number) {
   return s.waitForLog((l) => l.msg === 'policies reloaded' && l.generation === generation, 10_000);
 }
 
@@ -196,7 +185,7 @@ describe('a bad change never replaces good policies', () => {
   });
 });
 
-async function scrape(s: Server) {
+async function scrape(s: StartedServe) {
   return parseMetrics(await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text());
 }
 
