@@ -282,88 +282,36 @@ describe('UPDATE and DELETE check the objects they change', () => {
   );
   const outOfScope = mtp('p', service('payments'), [[mesh(), 'Allow']]);
 
-  it('UPDATE within scope', () => {
-    expect(
-      authorizeWrite(
-        {
-          user: ALICE,
-          verb: 'UPDATE',
-          type: MTP,
-          mesh: 'default',
-          name: 'p',
-          stored: backend,
-          proposed: backend,
-        },
-        rbac,
-      ),
-    ).toBe(true);
+  const asAlice = (
+    verb: 'CREATE' | 'UPDATE' | 'DELETE',
+    objects: { stored?: MeshTrafficPermission; proposed?: MeshTrafficPermission },
+  ) => authorizeWrite({ user: ALICE, verb, type: MTP, mesh: 'default', name: 'p', ...objects }, rbac);
+
+  it.each([
+    ['UPDATE within scope', 'UPDATE', { stored: backend, proposed: backend }, true],
+    [
+      'UPDATE moving the targetRef out of scope (old in, new out)',
+      'UPDATE',
+      { stored: backend, proposed: outOfScope },
+      false,
+    ],
+    [
+      'UPDATE taking over a policy out of scope (old out, new in)',
+      'UPDATE',
+      { stored: outOfScope, proposed: backend },
+      false,
+    ],
+    ['DELETE of a stored policy out of scope', 'DELETE', { stored: outOfScope }, false],
+    ['DELETE of a stored policy in scope', 'DELETE', { stored: backend }, true],
+    ['CREATE checks the new object only: in scope', 'CREATE', { proposed: backend }, true],
+    ['CREATE checks the new object only: out of scope', 'CREATE', { proposed: outOfScope }, false],
+    ['without the object, a rule with when cannot grant', 'DELETE', {}, false],
+  ] as const)('%s', (_name, verb, objects, allowed) => {
+    expect(asAlice(verb, objects)).toBe(allowed);
   });
-  it('UPDATE moving the targetRef out of scope is denied (old in scope, new out)', () => {
+  it('each object alone: backend is in scope, payments is not', () => {
     expect(authorize(write(backend, 'UPDATE'), rbac)).toBe(true);
     expect(authorize(write(outOfScope, 'UPDATE'), rbac)).toBe(false);
-    expect(
-      authorizeWrite(
-        {
-          user: ALICE,
-          verb: 'UPDATE',
-          type: MTP,
-          mesh: 'default',
-          name: 'p',
-          stored: backend,
-          proposed: outOfScope,
-        },
-        rbac,
-      ),
-    ).toBe(false);
-  });
-  it('UPDATE taking over a policy out of scope is denied (old out, new in)', () => {
-    expect(
-      authorizeWrite(
-        {
-          user: ALICE,
-          verb: 'UPDATE',
-          type: MTP,
-          mesh: 'default',
-          name: 'p',
-          stored: outOfScope,
-          proposed: backend,
-        },
-        rbac,
-      ),
-    ).toBe(false);
-  });
-  it('DELETE of a stored policy out of scope is denied', () => {
-    expect(
-      authorizeWrite(
-        { user: ALICE, verb: 'DELETE', type: MTP, mesh: 'default', name: 'p', stored: outOfScope },
-        rbac,
-      ),
-    ).toBe(false);
-    expect(
-      authorizeWrite(
-        { user: ALICE, verb: 'DELETE', type: MTP, mesh: 'default', name: 'p', stored: backend },
-        rbac,
-      ),
-    ).toBe(true);
-  });
-  it('CREATE checks the new object only', () => {
-    expect(
-      authorizeWrite(
-        { user: ALICE, verb: 'CREATE', type: MTP, mesh: 'default', name: 'p', proposed: backend },
-        rbac,
-      ),
-    ).toBe(true);
-    expect(
-      authorizeWrite(
-        { user: ALICE, verb: 'CREATE', type: MTP, mesh: 'default', name: 'p', proposed: outOfScope },
-        rbac,
-      ),
-    ).toBe(false);
-  });
-  it('without the object, a rule with when cannot grant', () => {
-    expect(authorizeWrite({ user: ALICE, verb: 'DELETE', type: MTP, mesh: 'default', name: 'p' }, rbac)).toBe(
-      false,
-    );
   });
 });
 
