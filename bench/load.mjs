@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { flipPolicy, writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -52,47 +53,8 @@ console.log(JSON.stringify({ machine }));
 // Policies, certificates, bodies
 
 const dir = mkdtempSync(join(tmpdir(), 'mtp-bench-load-'));
-const policies = join(dir, 'policies');
-spawnSync('mkdir', ['-p', policies]);
-const docs = [];
-for (let s = 0; s < 300; s++) {
-  docs.push(`type: MeshTrafficPermission
-name: svc-${s}
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: svc-${s}}
-  from:
-    - targetRef: {kind: MeshService, name: svc-${(s + 1) % 300}}
-      default: {action: Allow}
-    - targetRef: {kind: MeshSubset, tags: {env: dev}}
-      default: {action: Deny}`);
-}
-writeFileSync(join(policies, 'services.yaml'), docs.join('\n---\n'));
-writeFileSync(
-  join(policies, 'backend.yaml'),
-  `type: MeshTrafficPermission
-name: backend
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshSubset, tags: {kuma.io/zone: zone-1}}
-      default: {action: Allow}
-    - targetRef: {kind: MeshService, name: evil-00000000}
-      default: {action: Deny}
-`,
-);
+const policies = writeBenchPolicies(dir);
 const FLIP = join(policies, 'flip.yaml');
-const flipDoc = (n) => `type: MeshTrafficPermission
-name: flip
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: other-${n}}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
-writeFileSync(FLIP, flipDoc(0));
 
 const web = workloadCertificate('web');
 const evil = workloadCertificate('evil');
@@ -408,7 +370,7 @@ try {
     const storm = (async () => {
       while (!stop) {
         await sleep(100);
-        if (flips % 2 === 0) writeFileSync(FLIP, flipDoc(flips));
+        if (flips % 2 === 0) writeFileSync(FLIP, flipPolicy(flips));
         else process.kill(service.pid, 'SIGHUP');
         flips++;
       }

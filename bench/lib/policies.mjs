@@ -1,0 +1,56 @@
+// The benchmarks' policy set: 301 MeshTrafficPermissions in mesh `default` — 300 services with two
+// `from` entries each, plus `backend` (what the requests hit: zone-1 clients allowed, the
+// `evil-00000000` service denied). `flip.yaml` is the file the reload storm rewrites.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BACKEND_POLICY = `type: MeshTrafficPermission
+name: backend
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: backend}
+  from:
+    - targetRef: {kind: MeshSubset, tags: {kuma.io/zone: zone-1}}
+      default: {action: Allow}
+    - targetRef: {kind: MeshService, name: evil-00000000}
+      default: {action: Deny}
+`;
+
+/** A policy for an unrelated service: rewriting it with a new n makes a reload that changes nothing. */
+export const flipPolicy = (n) => `type: MeshTrafficPermission
+name: flip
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: other-${n}}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+`;
+
+function servicePolicies() {
+  const docs = [];
+  for (let s = 0; s < 300; s++) {
+    docs.push(`type: MeshTrafficPermission
+name: svc-${s}
+mesh: default
+spec:
+  targetRef: {kind: MeshService, name: svc-${s}}
+  from:
+    - targetRef: {kind: MeshService, name: svc-${(s + 1) % 300}}
+      default: {action: Allow}
+    - targetRef: {kind: MeshSubset, tags: {env: dev}}
+      default: {action: Deny}`);
+  }
+  return docs.join('\n---\n');
+}
+
+/** Writes the set into a new directory under `parent` (default: a temporary one); returns its path. */
+export function writeBenchPolicies(parent = mkdtempSync(join(tmpdir(), 'mtp-bench-'))) {
+  const dir = join(parent, 'policies');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'services.yaml'), servicePolicies());
+  writeFileSync(join(dir, 'backend.yaml'), BACKEND_POLICY);
+  writeFileSync(join(dir, 'flip.yaml'), flipPolicy(0));
+  return dir;
+}
