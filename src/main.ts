@@ -9,7 +9,6 @@ import { createAdminRoutes } from './admin/routes.js';
 import { AdminStore } from './admin/store.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
-import type { CertificateReader } from './authz/request.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
@@ -53,7 +52,6 @@ export interface StartOptions {
   readonly log: Logger;
   /** Where policy violations are printed at start-up (stderr). */
   readonly report?: (line: string) => void;
-  readonly readCertificate?: CertificateReader;
   /** Decision log destination; default stdout. */
   readonly decisionLog?: DecisionLog;
 }
@@ -175,7 +173,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
   };
   const decisions = new DecisionCache(settings.decisionCacheSize, cacheObserver);
   const identities = cachedCertificateReader(
-    options.readCertificate ?? clientFromCertificate,
+    clientFromCertificate,
     settings.identityCacheSize,
     cacheObserver,
   );

@@ -10,12 +10,13 @@ import type { DecisionLog } from '../decision-log.js';
 import { type Metrics, meshLabel } from '../metrics.js';
 import { compareShadow, type ShadowResult } from '../shadow.js';
 import type { ServiceState } from '../state.js';
-import { decodeCheckRequest, MalformedMessageError } from './codec.js';
-import { type CertificateReader, type CheckInput, checkInputOf } from './request.js';
+import { CheckRequestView, MalformedMessageError } from './codec.js';
+import { DestinationResolver } from './destination.js';
+import { type CertificateReader, clientOf, httpAttributesOf } from './request.js';
 import { ResponseCache } from './response.js';
 
 export type CheckOutcome =
-  | { readonly ok: true; readonly response: Buffer; readonly decision: Decision; readonly input: CheckInput }
+  | { readonly ok: true; readonly response: Buffer; readonly decision: Decision }
   | { readonly ok: false; readonly code: 'malformed' | 'unavailable'; readonly message: string };
 
 export interface CheckHandler {
@@ -37,6 +38,9 @@ export function createCheckHandler(
   observers: CheckObservers = {},
 ): CheckHandler {
   const responses = new ResponseCache();
+  const destinations = new DestinationResolver();
+  // One view, decoded into call after call: check() runs to completion before the next call.
+  const view = new CheckRequestView();
   const decisions = observers.decisions ?? new DecisionCache(0);
   const { metrics, decisionLog } = observers;
   return {
@@ -44,18 +48,18 @@ export function createCheckHandler(
       const started = performance.now();
       const snapshot = state.current;
       if (snapshot === undefined) return { ok: false, code: 'unavailable', message: 'no policy set loaded' };
-      let input: CheckInput;
       try {
-        input = checkInputOf(decodeCheckRequest(request), tagsMetadata, readCertificate);
+        view.decode(request);
       } catch (error) {
         if (error instanceof MalformedMessageError) {
           return { ok: false, code: 'malformed', message: `malformed CheckRequest: ${error.message}` };
         }
         throw error;
       }
-      const { destination, client } = input;
+      const destination = destinations.resolve(view, tagsMetadata);
+      const client = clientOf(view, readCertificate);
       const decision = decisions.decide(snapshot.table, destination, client);
-      const response = responses.answer(decision, input.http !== undefined);
+      const response = responses.answer(decision, view.isHttp);
 
       let shadow: ShadowResult | undefined;
       const shadowTable = snapshot.shadowTable;
@@ -69,24 +73,16 @@ export function createCheckHandler(
         if (shadow !== undefined) metrics.recordShadow(mesh, shadow.outcome);
       }
       if (decisionLog?.wants(decision, shadow?.difference != null)) {
-        const http = input.http;
+        const http = httpAttributesOf(view);
         decisionLog.record({
           decision,
           destination,
           client,
-          http:
-            http === undefined
-              ? undefined
-              : {
-                  method: http.method,
-                  host: http.host,
-                  path: http.path,
-                  requestId: http.requestId || undefined,
-                },
+          http: http === undefined ? undefined : { ...http, requestId: http.requestId || undefined },
           shadow: shadow?.difference,
         });
       }
-      return { ok: true, response, decision, input };
+      return { ok: true, response, decision };
     },
   };
 }

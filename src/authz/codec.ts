@@ -1,41 +1,19 @@
 /**
  * Protobuf wire format for the Check and Health calls, written by hand against the field numbers
- * of proto/ (SPEC §3). Decoding walks the bytes once and keeps only the fields the decision needs;
- * every other field, known or not, is skipped without being materialised. Encoding builds answers
- * from small pre-encoded pieces. Malformed input throws MalformedMessageError, nothing else.
+ * of proto/ (SPEC §3). Decoding walks the bytes once, checks every message on the way to the fields
+ * mtp-authz reads and records only where those fields lie; nothing is materialised until it is
+ * asked for. Encoding builds answers from small pre-encoded pieces. Malformed input throws
+ * MalformedMessageError, nothing else.
  */
 
 export class MalformedMessageError extends Error {
   override readonly name = 'MalformedMessageError';
 }
 
-/** The fields of an envoy.service.auth.v3.CheckRequest that mtp-authz reads. */
-export interface CheckRequestView {
-  /** attributes.source.principal ('' when absent). */
-  sourcePrincipal: string;
-  /** attributes.source.certificate: the URL-encoded PEM ('' when absent). */
-  sourceCertificate: string;
-  /** attributes.destination.principal ('' when absent). */
-  destinationPrincipal: string;
-  /** attributes.destination.labels; undefined when the map has no entry. */
-  destinationLabels: Map<string, string> | undefined;
-  /** attributes.context_extensions["mtp.destination-tags"]; undefined when that key is absent. */
-  destinationTagsExtension: string | undefined;
-  /** attributes.request.http; present for the HTTP filter only. */
-  http: HttpRequestView | undefined;
-}
-
-export interface HttpRequestView {
-  id: string;
-  method: string;
-  host: string;
-  path: string;
-  /** The `x-request-id` header ('' when absent). */
-  requestId: string;
-}
-
 export const DESTINATION_TAGS_EXTENSION = 'mtp.destination-tags';
 const REQUEST_ID_HEADER = 'x-request-id';
+const DESTINATION_TAGS_KEY = Buffer.from(DESTINATION_TAGS_EXTENSION);
+const REQUEST_ID_KEY = Buffer.from(REQUEST_ID_HEADER);
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -45,9 +23,231 @@ const WIRE_FIXED32 = 5;
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/**
+ * The single-valued string fields a CheckRequest view locates. Protobuf's rule applies: when a
+ * field occurs more than once (also through repeated enclosing messages, which merge), the last
+ * occurrence wins.
+ */
+export const TEXT_FIELD = {
+  /** attributes.source.principal */
+  sourcePrincipal: 0,
+  /** attributes.source.certificate: the URL-encoded PEM. */
+  sourceCertificate: 1,
+  /** attributes.destination.principal */
+  destinationPrincipal: 2,
+  /** attributes.context_extensions["mtp.destination-tags"] */
+  destinationTagsExtension: 3,
+  /** attributes.request.http.id */
+  httpId: 4,
+  /** attributes.request.http.method */
+  httpMethod: 5,
+  /** attributes.request.http.host */
+  httpHost: 6,
+  /** attributes.request.http.path */
+  httpPath: 7,
+} as const;
+export type TextField = (typeof TEXT_FIELD)[keyof typeof TEXT_FIELD];
+const TEXT_FIELD_COUNT = 8;
+
+/**
+ * Where the fields mtp-authz reads lie in the bytes of one CheckRequest. Decoding checks the
+ * message and records offsets only; strings are made on demand, so a request answered from the
+ * caches builds none. A present field never starts at offset 0 (its tag comes first), so a zero
+ * start means absent.
+ *
+ * A view can be decoded into again and again (the Check handler keeps one): the hot path then
+ * allocates nothing at all for decoding. Whatever a view returns stays valid; the view itself
+ * describes only the last request decoded into it.
+ */
+export class CheckRequestView {
+  #bytes: Buffer = EMPTY;
+  /** [start, end) of each TEXT_FIELD, at 2·field and 2·field + 1. */
+  readonly #spans: number[] = new Array<number>(2 * TEXT_FIELD_COUNT).fill(0);
+  /** [start, end) of each attributes.destination message, in order (protobuf merges them). */
+  readonly #destinations = new Spans();
+  /** [start, end) of each attributes.request.http message, in order. */
+  readonly #http = new Spans();
+  readonly #cursor = new Cursor();
+
+  /**
+   * Decodes `bytes` into this view, replacing what it held. Every message on the way to a field
+   * mtp-authz reads is checked; the HTTP headers (dozens per request, none of which the decision
+   * reads) are skipped whole, within their checked length. Throws MalformedMessageError on bytes
+   * that are not a CheckRequest.
+   */
+  decode(bytes: Buffer): this {
+    this.#bytes = bytes;
+    this.#spans.fill(0);
+    this.#destinations.clear();
+    this.#http.clear();
+    const c = this.#cursor.reset(bytes);
+    const end = bytes.length;
+    while (c.pos < end) {
+      // CheckRequest: attributes = 1.
+      if (nextField(c, end) === 1 && c.wireType === WIRE_LEN) attributeContext(c, lengthEnd(c, end), this);
+      else skip(c, end);
+    }
+    return this;
+  }
+
+  get bytes(): Buffer {
+    return this.#bytes;
+  }
+
+  /** True when attributes.request.http is present (Envoy's HTTP filter; the TCP filter sends none). */
+  get isHttp(): boolean {
+    return this.#http.count > 0;
+  }
+
+  has(field: TextField): boolean {
+    return this.#spans[2 * field] !== 0;
+  }
+
+  start(field: TextField): number {
+    return this.#spans[2 * field] as number;
+  }
+
+  end(field: TextField): number {
+    return this.#spans[2 * field + 1] as number;
+  }
+
+  /** The field as text ('' when absent). The certificate is ASCII: latin1 maps each byte to one character. */
+  text(field: TextField): string {
+    const encoding = field === TEXT_FIELD.sourceCertificate ? 'latin1' : 'utf8';
+    return this.has(field) ? this.#bytes.toString(encoding, this.start(field), this.end(field)) : '';
+  }
+
+  /** How many destination messages the request holds (Envoy sends one; protobuf merges several). */
+  get destinationCount(): number {
+    return this.#destinations.count;
+  }
+
+  /** Where the first destination message starts. */
+  get destinationStart(): number {
+    return this.#destinations.start(0);
+  }
+
+  /** Where the first destination message ends. */
+  get destinationEnd(): number {
+    return this.#destinations.end(0);
+  }
+
+  /** attributes.destination.labels (later entries win); undefined when the map has no entry. */
+  destinationLabels(): Map<string, string> | undefined {
+    let labels: Map<string, string> | undefined;
+    this.#mapEntries(this.#destinations, 3, (c) => {
+      labels ??= new Map();
+      labels.set(c.text(c.keyStart, c.keyEnd), c.valueText());
+    });
+    return labels;
+  }
+
+  /**
+   * The `x-request-id` header ('' when absent). Headers are only read here, when a log line wants
+   * them. Later entries win; headers that do not decode read as absent (the request was answered
+   * before anyone looked at them).
+   */
+  requestId(): string {
+    let requestId = '';
+    try {
+      this.#mapEntries(this.#http, 3, (c) => {
+        if (keyIs(c, REQUEST_ID_KEY)) requestId = c.valueText();
+      });
+    } catch (error) {
+      if (error instanceof MalformedMessageError) return '';
+      throw error;
+    }
+    return requestId;
+  }
+
+  /** Visits each entry of map field `field` in the messages at `spans` (off the hot path). */
+  #mapEntries(spans: Spans, field: number, visit: (c: Cursor) => void): void {
+    const c = new Cursor().reset(this.#bytes);
+    for (let i = 0; i < spans.count; i++) {
+      c.pos = spans.start(i);
+      const end = spans.end(i);
+      while (c.pos < end) {
+        if (nextField(c, end) === field && c.wireType === WIRE_LEN) {
+          mapEntry(c, end);
+          visit(c);
+        } else skip(c, end);
+      }
+    }
+  }
+
+  /** @internal decoder only */
+  setSpan(field: TextField, start: number, end: number): void {
+    this.#spans[2 * field] = start;
+    this.#spans[2 * field + 1] = end;
+  }
+
+  /** @internal decoder only */
+  addDestination(start: number, end: number): void {
+    this.#destinations.add(start, end);
+  }
+
+  /** @internal decoder only */
+  addHttp(start: number, end: number): void {
+    this.#http.add(start, end);
+  }
+}
+
+/** Decodes a CheckRequest into a new view (see CheckRequestView.decode). */
+export function decodeCheckRequest(bytes: Buffer): CheckRequestView {
+  return new CheckRequestView().decode(bytes);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A list of [start, end) offsets whose storage is kept when it is cleared. */
+class Spans {
+  readonly #offsets: number[] = [0, 0];
+  count = 0;
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  add(start: number, end: number): void {
+    this.#offsets[2 * this.count] = start;
+    this.#offsets[2 * this.count + 1] = end;
+    this.count++;
+  }
+
+  start(i: number): number {
+    return this.#offsets[2 * i] as number;
+  }
+
+  end(i: number): number {
+    return this.#offsets[2 * i + 1] as number;
+  }
+}
+
+/** A read position plus the parts of the last tag and map entry read (the walk allocates nothing). */
 class Cursor {
+  buf: Buffer = EMPTY;
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  wireType = 0;
+  keyStart = 0;
+  keyEnd = 0;
+  /** -1 when the entry had no value field. */
+  valueStart = -1;
+  valueEnd = -1;
+
+  reset(buf: Buffer): this {
+    this.buf = buf;
+    this.pos = 0;
+    return this;
+  }
+
+  text(start: number, end: number): string {
+    return this.buf.toString('utf8', start, end);
+  }
+
+  /** The value of the map entry just read ('' when it had no value field). */
+  valueText(): string {
+    return this.valueStart < 0 ? '' : this.text(this.valueStart, this.valueEnd);
+  }
 }
 
 function fail(what: string): never {
@@ -56,6 +256,16 @@ function fail(what: string): never {
 
 /** Reads a varint as a JS number (exact up to 2^53; larger values only ever fail a bound check). */
 function varint(c: Cursor, limit: number): number {
+  // Tags and most lengths are one byte.
+  const first = c.buf[c.pos] as number;
+  if (first < 0x80 && c.pos < limit) {
+    c.pos++;
+    return first;
+  }
+  return longVarint(c, limit);
+}
+
+function longVarint(c: Cursor, limit: number): number {
   let result = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
@@ -68,6 +278,16 @@ function varint(c: Cursor, limit: number): number {
   return fail('varint longer than 10 bytes');
 }
 
+/** Reads the next tag: returns the field number and leaves the wire type in `c.wireType`. */
+function nextField(c: Cursor, limit: number): number {
+  const tag = varint(c, limit);
+  // Valid tags fit 32 bits: integer arithmetic (a double division and modulo cost more than the walk).
+  const field = tag <= 0xffffffff ? tag >>> 3 : Math.floor(tag / 8);
+  if (field === 0) fail('field number 0');
+  c.wireType = tag <= 0xffffffff ? tag & 7 : tag % 8;
+  return field;
+}
+
 /** Reads a length prefix and returns the end offset of the field it announces. */
 function lengthEnd(c: Cursor, limit: number): number {
   const len = varint(c, limit);
@@ -76,8 +296,9 @@ function lengthEnd(c: Cursor, limit: number): number {
   return end;
 }
 
-function skip(c: Cursor, wireType: number, limit: number): void {
-  switch (wireType) {
+/** Skips the value of the field whose tag was just read. */
+function skip(c: Cursor, limit: number): void {
+  switch (c.wireType) {
     case WIRE_VARINT:
       varint(c, limit);
       return;
@@ -92,194 +313,162 @@ function skip(c: Cursor, wireType: number, limit: number): void {
       break;
     default:
       // Groups (3, 4) do not exist in proto3; 6 and 7 are not wire types.
-      fail(`unsupported wire type ${wireType}`);
+      fail(`unsupported wire type ${c.wireType}`);
   }
   if (c.pos > limit) fail('truncated fixed-width field');
 }
 
-function string(c: Cursor, limit: number, encoding: 'utf8' | 'latin1' = 'utf8'): string {
-  const end = lengthEnd(c, limit);
-  const s = c.buf.toString(encoding, c.pos, end);
-  c.pos = end;
-  return s;
-}
-
-/**
- * Walks the fields of one message ending at `end`. `onField` consumes a length-delimited field it
- * wants and returns true; everything else is skipped.
- */
-function fields(c: Cursor, end: number, onField: (field: number, end: number) => boolean): void {
-  while (c.pos < end) {
-    const tag = varint(c, end);
-    const field = Math.floor(tag / 8);
-    const wireType = tag % 8;
-    if (field === 0) fail('field number 0');
-    if (wireType === WIRE_LEN && onField(field, end)) continue;
-    skip(c, wireType, end);
-  }
+/** The end of a message, which must be exactly where its length said. */
+function closeMessage(c: Cursor, end: number): void {
   if (c.pos !== end) fail('field overruns its message');
 }
 
-/**
- * One `map<string, string>` entry. With `only`, an entry whose key bytes differ is skipped without
- * decoding anything (a request carries dozens of headers and the decision needs one).
- */
-function mapEntry(c: Cursor, limit: number, only?: Buffer): [string, string] | undefined {
+/** A string field: records where its bytes lie and moves past them. */
+function span(c: Cursor, limit: number, view: CheckRequestView, field: TextField): void {
   const end = lengthEnd(c, limit);
-  let keyStart = 0;
-  let keyEnd = 0;
-  let valueStart = -1;
-  let valueEnd = -1;
-  // The walk of fields(), without a callback: this runs once per header of every request.
+  view.setSpan(field, c.pos, end);
+  c.pos = end;
+}
+
+/**
+ * One `map<string, string>` entry: checks it and leaves where its key and value lie in the cursor.
+ * Later key or value fields win, as in any protobuf decoder.
+ */
+function mapEntry(c: Cursor, limit: number): void {
+  const end = lengthEnd(c, limit);
+  c.keyStart = c.keyEnd = c.pos;
+  c.valueStart = c.valueEnd = -1;
   while (c.pos < end) {
-    const tag = varint(c, end);
-    const field = Math.floor(tag / 8);
-    const wireType = tag % 8;
-    if (field === 0) fail('field number 0');
-    if (wireType === WIRE_LEN && (field === 1 || field === 2)) {
+    const field = nextField(c, end);
+    if (c.wireType === WIRE_LEN && (field === 1 || field === 2)) {
       const fieldEnd = lengthEnd(c, end);
       if (field === 1) {
-        keyStart = c.pos;
-        keyEnd = fieldEnd;
+        c.keyStart = c.pos;
+        c.keyEnd = fieldEnd;
       } else {
-        valueStart = c.pos;
-        valueEnd = fieldEnd;
+        c.valueStart = c.pos;
+        c.valueEnd = fieldEnd;
       }
       c.pos = fieldEnd;
-      continue;
-    }
-    skip(c, wireType, end);
+    } else skip(c, end);
   }
-  if (c.pos !== end) fail('field overruns its message');
-  if (
-    only !== undefined &&
-    (keyEnd - keyStart !== only.length || only.compare(c.buf, keyStart, keyEnd) !== 0)
-  ) {
-    return undefined;
-  }
-  const key = c.buf.toString('utf8', keyStart, keyEnd);
-  return [key, valueStart < 0 ? '' : c.buf.toString('utf8', valueStart, valueEnd)];
+  closeMessage(c, end);
 }
 
-const DESTINATION_TAGS_KEY = Buffer.from(DESTINATION_TAGS_EXTENSION);
-const REQUEST_ID_KEY = Buffer.from(REQUEST_ID_HEADER);
-
-function emptyView(): CheckRequestView {
-  return {
-    sourcePrincipal: '',
-    sourceCertificate: '',
-    destinationPrincipal: '',
-    destinationLabels: undefined,
-    destinationTagsExtension: undefined,
-    http: undefined,
-  };
+/** True when the key of the entry just read is `key` (compared as bytes: nothing is decoded). */
+function keyIs(c: Cursor, key: Uint8Array): boolean {
+  if (c.keyEnd - c.keyStart !== key.length) return false;
+  for (let i = 0; i < key.length; i++) if (c.buf[c.keyStart + i] !== key[i]) return false;
+  return true;
 }
 
-/** Decodes the bytes of a CheckRequest. Throws MalformedMessageError on bytes that are not one. */
-export function decodeCheckRequest(bytes: Buffer): CheckRequestView {
-  const c = new Cursor(bytes);
-  const view = emptyView();
-  // CheckRequest: attributes = 1. A repeated message field merges, as protobuf decoders do.
-  fields(c, bytes.length, (field, end) => {
-    if (field !== 1) return false;
-    attributeContext(c, lengthEnd(c, end), view);
-    return true;
-  });
-  return view;
+/** The value of the entry just read, recorded as `field` ('' when it had no value field). */
+function entryValue(c: Cursor, view: CheckRequestView, field: TextField): void {
+  if (c.valueStart < 0) view.setSpan(field, c.keyEnd, c.keyEnd);
+  else view.setSpan(field, c.valueStart, c.valueEnd);
 }
 
 function attributeContext(c: Cursor, end: number, view: CheckRequestView): void {
-  fields(c, end, (field, e) => {
+  while (c.pos < end) {
+    const field = nextField(c, end);
+    if (c.wireType !== WIRE_LEN) {
+      skip(c, end);
+      continue;
+    }
     switch (field) {
       case 1: // source
-        peer(c, lengthEnd(c, e), view, true);
-        return true;
-      case 2: // destination
-        peer(c, lengthEnd(c, e), view, false);
-        return true;
-      case 4: // request
-        request(c, lengthEnd(c, e), view);
-        return true;
-      case 10: {
-        const entry = mapEntry(c, e, DESTINATION_TAGS_KEY);
-        if (entry !== undefined) view.destinationTagsExtension = entry[1];
-        return true;
+        source(c, lengthEnd(c, end), view);
+        break;
+      case 2: {
+        // destination: checked now, its labels read only if a destination must be built
+        const destinationEnd = lengthEnd(c, end);
+        view.addDestination(c.pos, destinationEnd);
+        destination(c, destinationEnd, view);
+        break;
       }
+      case 4: // request
+        request(c, lengthEnd(c, end), view);
+        break;
+      case 10: // context_extensions
+        mapEntry(c, end);
+        if (keyIs(c, DESTINATION_TAGS_KEY)) entryValue(c, view, TEXT_FIELD.destinationTagsExtension);
+        break;
       default:
-        return false;
+        skip(c, end);
     }
-  });
+  }
+  closeMessage(c, end);
 }
 
-function peer(c: Cursor, end: number, view: CheckRequestView, isSource: boolean): void {
-  fields(c, end, (field, e) => {
-    if (field === 4) {
-      if (isSource) view.sourcePrincipal = string(c, e);
-      else view.destinationPrincipal = string(c, e);
-      return true;
-    }
-    if (field === 5 && isSource) {
-      // URL-encoded PEM is ASCII; latin1 maps every byte to one character (cheaper than UTF-8
-      // decoding, and distinct bytes stay distinct keys for the identity cache).
-      view.sourceCertificate = string(c, e, 'latin1');
-      return true;
-    }
-    if (field === 3 && !isSource) {
-      const entry = mapEntry(c, e);
-      if (entry !== undefined) {
-        view.destinationLabels ??= new Map();
-        view.destinationLabels.set(entry[0], entry[1]);
-      }
-      return true;
-    }
-    return false;
-  });
+function source(c: Cursor, end: number, view: CheckRequestView): void {
+  while (c.pos < end) {
+    const field = nextField(c, end);
+    if (c.wireType === WIRE_LEN && field === 4) span(c, end, view, TEXT_FIELD.sourcePrincipal);
+    else if (c.wireType === WIRE_LEN && field === 5) span(c, end, view, TEXT_FIELD.sourceCertificate);
+    else skip(c, end);
+  }
+  closeMessage(c, end);
+}
+
+function destination(c: Cursor, end: number, view: CheckRequestView): void {
+  while (c.pos < end) {
+    const field = nextField(c, end);
+    if (c.wireType === WIRE_LEN && field === 4) span(c, end, view, TEXT_FIELD.destinationPrincipal);
+    else if (c.wireType === WIRE_LEN && field === 3) mapEntry(c, end);
+    else skip(c, end);
+  }
+  closeMessage(c, end);
 }
 
 function request(c: Cursor, end: number, view: CheckRequestView): void {
-  fields(c, end, (field, e) => {
-    if (field !== 2) return false;
-    view.http ??= { id: '', method: '', host: '', path: '', requestId: '' };
-    httpRequest(c, lengthEnd(c, e), view.http);
-    return true;
-  });
+  while (c.pos < end) {
+    if (nextField(c, end) === 2 && c.wireType === WIRE_LEN) {
+      const httpEnd = lengthEnd(c, end);
+      view.addHttp(c.pos, httpEnd);
+      httpRequest(c, httpEnd, view);
+    } else skip(c, end);
+  }
+  closeMessage(c, end);
 }
 
-function httpRequest(c: Cursor, end: number, http: HttpRequestView): void {
-  fields(c, end, (field, e) => {
+function httpRequest(c: Cursor, end: number, view: CheckRequestView): void {
+  while (c.pos < end) {
+    const field = nextField(c, end);
+    if (c.wireType !== WIRE_LEN) {
+      skip(c, end);
+      continue;
+    }
     switch (field) {
       case 1:
-        http.id = string(c, e);
-        return true;
+        span(c, end, view, TEXT_FIELD.httpId);
+        break;
       case 2:
-        http.method = string(c, e);
-        return true;
-      case 3: {
-        const entry = mapEntry(c, e, REQUEST_ID_KEY);
-        if (entry !== undefined) http.requestId = entry[1];
-        return true;
-      }
+        span(c, end, view, TEXT_FIELD.httpMethod);
+        break;
       case 4:
-        http.path = string(c, e);
-        return true;
+        span(c, end, view, TEXT_FIELD.httpPath);
+        break;
       case 5:
-        http.host = string(c, e);
-        return true;
+        span(c, end, view, TEXT_FIELD.httpHost);
+        break;
       default:
-        return false;
+        skip(c, end);
     }
-  });
+  }
+  closeMessage(c, end);
 }
 
 /** grpc.health.v1.HealthCheckRequest: the service name ('' when absent). */
 export function decodeHealthCheckRequest(bytes: Buffer): string {
-  const c = new Cursor(bytes);
+  const c = new Cursor().reset(bytes);
   let service = '';
-  fields(c, bytes.length, (field, end) => {
-    if (field !== 1) return false;
-    service = string(c, end);
-    return true;
-  });
+  while (c.pos < bytes.length) {
+    if (nextField(c, bytes.length) === 1 && c.wireType === WIRE_LEN) {
+      const end = lengthEnd(c, bytes.length);
+      service = c.text(c.pos, end);
+      c.pos = end;
+    } else skip(c, bytes.length);
+  }
   return service;
 }
 

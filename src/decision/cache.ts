@@ -1,14 +1,15 @@
 /**
  * The two caches of the hot path (SPEC §5), both bounded LRUs:
- * - identity: certificate text → Client, so a known peer certificate is never parsed again;
+ * - identity: certificate → Client, so a known peer certificate is never parsed again;
  * - decision: (generation, destination, identity) → Decision. The generation is part of the key
- *   and the cache is cleared when a new generation starts serving, so an older generation's
- *   answers can never be returned — nor keep memory.
+ *   (and of every shortcut in front of it), and the cache is cleared when a new generation starts
+ *   serving, so an older generation's answers can never be returned — nor keep memory.
  */
 import { LRUCache } from 'lru-cache';
+import { copyBytes, hashBytes, sameBytes } from '../byte-keys.js';
 import { decide } from './decide.js';
 import type { DecisionTable } from './table.js';
-import type { Client, Decision, Destination } from './types.js';
+import type { Client, ClientIdentity, Decision, Destination } from './types.js';
 
 export interface CacheObserver {
   lookup(cache: 'decision' | 'identity', hit: boolean): void;
@@ -17,51 +18,64 @@ export interface CacheObserver {
 const NO_OBSERVER: CacheObserver = { lookup() {} };
 
 /** Certificates longer than this are parsed every time rather than pinned in memory. */
-const MAX_CACHED_CERTIFICATE_CHARS = 16 * 1024;
+const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
 
 /**
- * The LRU is keyed by the certificate's length and last characters (its signature, unique per
- * issued certificate) rather than the whole text: hashing a 2 KB string on every call costs more
- * than the rest of a cache hit. Each bucket keeps the full texts and compares them exactly, so two
- * certificates that share a tail never share an identity.
+ * The LRU is keyed by a hash of the certificate's length and last bytes (its signature, unique per
+ * issued certificate), computed where the bytes lie in the request: neither a string nor a hash
+ * of the whole certificate is made on a hit. Each bucket keeps copies of the full certificates and
+ * compares them exactly, so two certificates that share a tail never share an identity.
  */
-const BUCKET_TAIL_CHARS = 64;
+const BUCKET_TAIL_BYTES = 64;
 const BUCKET_ENTRIES = 4;
 
 interface Remembered {
-  readonly text: string;
+  readonly certificate: Buffer;
   readonly client: Client;
 }
 
+/** Client identity of the URL-encoded PEM certificate at bytes[start, end). */
+export type CertificateBytesReader = (bytes: Buffer, start: number, end: number) => Client;
+
+export interface CertificateIdentities {
+  readonly read: CertificateBytesReader;
+  readonly size: () => number;
+}
+
+/** An identity cache (SPEC §5) in front of `parse`: each distinct certificate is parsed once. */
 export function cachedCertificateReader(
-  read: (urlEncodedPem: string) => Client,
+  parse: (urlEncodedPem: string) => Client,
   max: number,
   observer: CacheObserver = NO_OBSERVER,
-): { read: (urlEncodedPem: string) => Client; readonly size: () => number } {
-  if (max <= 0) return { read, size: () => 0 };
-  const cache = new LRUCache<string, Remembered[]>({ max });
+): CertificateIdentities {
+  const parseBytes: CertificateBytesReader = (bytes, start, end) =>
+    parse(bytes.toString('latin1', start, end));
+  if (max <= 0) return { read: parseBytes, size: () => 0 };
+  const cache = new LRUCache<number, Remembered[]>({ max });
   return {
-    read(text) {
-      if (text.length > MAX_CACHED_CERTIFICATE_CHARS) {
+    read(bytes, start, end) {
+      const length = end - start;
+      if (length > MAX_CACHED_CERTIFICATE_BYTES) {
         observer.lookup('identity', false);
-        return read(text);
+        return parseBytes(bytes, start, end);
       }
-      const key = `${text.length}:${text.slice(-BUCKET_TAIL_CHARS)}`;
+      const key = hashBytes(bytes, Math.max(start, end - BUCKET_TAIL_BYTES), end, length);
       const bucket = cache.get(key);
       if (bucket !== undefined) {
         for (const entry of bucket) {
-          if (entry.text === text) {
+          if (sameBytes(entry.certificate, bytes, start, end)) {
             observer.lookup('identity', true);
             return entry.client;
           }
         }
       }
       observer.lookup('identity', false);
-      const client = read(text);
-      if (bucket === undefined) cache.set(key, [{ text, client }]);
+      const client = parseBytes(bytes, start, end);
+      const remembered = { certificate: copyBytes(bytes, start, end), client };
+      if (bucket === undefined) cache.set(key, [remembered]);
       else {
         if (bucket.length >= BUCKET_ENTRIES) bucket.shift();
-        bucket.push({ text, client });
+        bucket.push(remembered);
       }
       return client;
     },
@@ -69,9 +83,22 @@ export function cachedCertificateReader(
   };
 }
 
+/** The last answer one identity got in one scope; mutated in place when it changes. */
+interface Recent {
+  generation: number;
+  destination: Destination;
+  decision: Decision;
+}
+
 export class DecisionCache {
   readonly #cache: LRUCache<string, Decision> | undefined;
   readonly #observer: CacheObserver;
+  /**
+   * In front of the LRU: per scope, per identity object (one per cached certificate), the last
+   * destination it called and the answer. A caller repeating its last call — the common case —
+   * is answered without building the LRU key. Weakly held: it lives as long as the identity.
+   */
+  readonly #recent = new Map<string, WeakMap<ClientIdentity, Recent>>();
   #generation = -1;
 
   constructor(max: number, observer: CacheObserver = NO_OBSERVER) {
@@ -90,19 +117,34 @@ export class DecisionCache {
     if (cache === undefined || destination === undefined || client.kind !== 'identity') {
       return decide(table, destination, client);
     }
-    if (table.generation !== this.#generation) {
+    const { generation } = table;
+    if (generation > this.#generation) {
       // A new generation serves: every older entry is dead weight.
-      if (table.generation > this.#generation) {
-        cache.clear();
-        this.#generation = table.generation;
-      }
+      cache.clear();
+      this.#generation = generation;
     }
-    const key = `${table.generation}\u0000${scope}\u0000${destination.key}\u0000${client.identity.key}`;
-    const hit = cache.get(key);
-    this.#observer.lookup('decision', hit !== undefined);
-    if (hit !== undefined) return hit;
-    const decision = decide(table, destination, client);
-    cache.set(key, decision);
+    const { identity } = client;
+    let recents = this.#recent.get(scope);
+    if (recents === undefined) this.#recent.set(scope, (recents = new WeakMap()));
+    const recent = recents.get(identity);
+    if (recent !== undefined && recent.generation === generation && recent.destination === destination) {
+      this.#observer.lookup('decision', true);
+      return recent.decision;
+    }
+
+    const key = `${generation}\u0000${scope}\u0000${destination.key}\u0000${identity.key}`;
+    let decision = cache.get(key);
+    this.#observer.lookup('decision', decision !== undefined);
+    if (decision === undefined) {
+      decision = decide(table, destination, client);
+      cache.set(key, decision);
+    }
+    if (recent === undefined) recents.set(identity, { generation, destination, decision });
+    else {
+      recent.generation = generation;
+      recent.destination = destination;
+      recent.decision = decision;
+    }
     return decision;
   }
 }

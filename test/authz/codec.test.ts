@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  CheckRequestView,
   decodeCheckRequest,
   decodeHealthCheckRequest,
   encodeCheckResponse,
@@ -17,6 +18,9 @@ import {
   encodeHealthRequest,
   root,
 } from './wire.js';
+import { plain } from './view.js';
+
+const decoded = (bytes: Buffer) => plain(decodeCheckRequest(bytes));
 
 describe('decodeCheckRequest', () => {
   it('reads every field the decision needs', () => {
@@ -32,7 +36,7 @@ describe('decodeCheckRequest', () => {
       },
       contextExtensions: { 'mtp.destination-tags': 'version=v2', other: 'ignored' },
     });
-    expect(decodeCheckRequest(bytes)).toEqual({
+    expect(decoded(bytes)).toEqual({
       sourcePrincipal: 'spiffe://default/web',
       sourceCertificate: 'PEM%0A',
       destinationPrincipal: 'spiffe://default/backend',
@@ -46,7 +50,7 @@ describe('decodeCheckRequest', () => {
   });
 
   it('reads an empty request (the network filter with nothing) as all-absent', () => {
-    expect(decodeCheckRequest(Buffer.alloc(0))).toEqual({
+    expect(decoded(Buffer.alloc(0))).toEqual({
       sourcePrincipal: '',
       sourceCertificate: '',
       destinationPrincipal: '',
@@ -57,20 +61,18 @@ describe('decodeCheckRequest', () => {
   });
 
   it('tells an HTTP request with empty attributes from a network one', () => {
-    const view = decodeCheckRequest(encodeCheckRequest({ http: {} }));
+    const view = decoded(encodeCheckRequest({ http: {} }));
     expect(view.http).toEqual({ id: '', method: '', host: '', path: '', requestId: '' });
   });
 
   it('keeps an empty tag extension apart from a missing one', () => {
-    const view = decodeCheckRequest(
-      encodeCheckRequest({ contextExtensions: { 'mtp.destination-tags': '' } }),
-    );
+    const view = decoded(encodeCheckRequest({ contextExtensions: { 'mtp.destination-tags': '' } }));
     expect(view.destinationTagsExtension).toBe('');
   });
 
   it("decodes Envoy's typical HTTP CheckRequest (fixture), skipping fields it does not declare", () => {
     const bytes = readFileSync(join(import.meta.dirname, 'fixtures/loadgen-typical.checkrequest.bin'));
-    const view = decodeCheckRequest(bytes);
+    const view = decoded(bytes);
     expect(view.sourcePrincipal).toBe('spiffe://cluster.local/ns/default/sa/frontend');
     expect(view.destinationPrincipal).toBe('');
     expect(view.destinationTagsExtension).toBeUndefined();
@@ -95,12 +97,12 @@ describe('decodeCheckRequest', () => {
       Buffer.from([0x0a, attributes.length]),
       attributes,
     ]);
-    expect(decodeCheckRequest(bytes).sourcePrincipal).toBe('spiffe://m/s');
+    expect(decoded(bytes).sourcePrincipal).toBe('spiffe://m/s');
   });
 
   it('ignores a known field sent with the wrong wire type', () => {
     // attributes (field 1) as a varint
-    expect(decodeCheckRequest(Buffer.from([0x08, 0x05])).http).toBeUndefined();
+    expect(decoded(Buffer.from([0x08, 0x05])).http).toBeUndefined();
   });
 
   it('replaces invalid UTF-8 instead of failing', () => {
@@ -115,7 +117,7 @@ describe('decodeCheckRequest', () => {
     const request = Buffer.concat([Buffer.from([0x12, http.length]), http]);
     const attributes = Buffer.concat([Buffer.from([0x22, request.length]), request]);
     const bytes = Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes]);
-    expect(decodeCheckRequest(bytes).http?.requestId).toBe('\ufffd\ufffdA');
+    expect(decoded(bytes).http?.requestId).toBe('\ufffd\ufffdA');
   });
 
   const malformed: [string, number[]][] = [
@@ -151,12 +153,66 @@ describe('decodeCheckRequest', () => {
       const flips = 1 + Math.floor(random() * 4);
       for (let f = 0; f < flips; f++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
       const cut = random() < 0.3 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes;
+      let view: CheckRequestView;
       try {
-        decodeCheckRequest(cut);
+        view = decodeCheckRequest(cut);
       } catch (error) {
         expect(error).toBeInstanceOf(MalformedMessageError);
+        continue;
       }
+      // Whatever decoded, every field of it can be read without an exception.
+      expect(() => plain(view)).not.toThrow();
     }
+  });
+
+  it('skips the HTTP headers whole: a broken header fails no request, and its request id reads as absent', () => {
+    // A header entry whose own length fits in the headers field but whose key overruns the entry.
+    const brokenEntry = Buffer.from([0x0a, 0x7f, 0x41]);
+    const http = Buffer.concat([
+      Buffer.from([0x12, 3]),
+      Buffer.from('GET'),
+      Buffer.from([0x1a, brokenEntry.length]),
+      brokenEntry,
+    ]);
+    const request = Buffer.concat([Buffer.from([0x12, http.length]), http]);
+    const attributes = Buffer.concat([Buffer.from([0x22, request.length]), request]);
+    const view = decoded(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes]));
+    expect(view.http).toEqual({ id: '', method: 'GET', host: '', path: '', requestId: '' });
+  });
+
+  it('reads the last x-request-id of repeated headers, as protobuf map decoding does', () => {
+    const entry = (value: string) => {
+      const body = Buffer.concat([
+        Buffer.from([0x0a, 12]),
+        Buffer.from('x-request-id'),
+        Buffer.from([0x12, value.length]),
+        Buffer.from(value),
+      ]);
+      return Buffer.concat([Buffer.from([0x1a, body.length]), body]);
+    };
+    const http = Buffer.concat([entry('first'), entry('second')]);
+    const request = Buffer.concat([Buffer.from([0x12, http.length]), http]);
+    const attributes = Buffer.concat([Buffer.from([0x22, request.length]), request]);
+    expect(decoded(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes])).http?.requestId).toBe(
+      'second',
+    );
+  });
+
+  it('forgets the previous request when a view is decoded into again', () => {
+    const view = new CheckRequestView();
+    view.decode(
+      encodeCheckRequest({
+        source: { principal: 'spiffe://default/web', certificate: 'PEM' },
+        destination: { principal: 'spiffe://default/backend', labels: { version: 'v1' } },
+        http: { method: 'GET', headers: { 'x-request-id': 'r' } },
+        contextExtensions: { 'mtp.destination-tags': 'a=b' },
+      }),
+    );
+    expect(plain(view.decode(Buffer.alloc(0)))).toEqual(decoded(Buffer.alloc(0)));
+    expect(() => view.decode(Buffer.from([0x0a, 0x05]))).toThrow(MalformedMessageError);
+    expect(plain(view.decode(encodeCheckRequest({ source: { principal: 'spiffe://default/ops' } })))).toEqual(
+      decoded(encodeCheckRequest({ source: { principal: 'spiffe://default/ops' } })),
+    );
   });
 });
 

@@ -4,7 +4,12 @@
  * every lookup is reported as a hit or a miss.
  */
 import { describe, expect, it } from 'vitest';
-import { type CacheObserver, cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
+import {
+  type CacheObserver,
+  type CertificateIdentities,
+  cachedCertificateReader,
+  DecisionCache,
+} from '../../src/decision/cache.js';
 import { decide } from '../../src/decision/decide.js';
 import { invalidClient, makeDestination, makeIdentity } from '../../src/decision/identity.js';
 import type { Client } from '../../src/decision/types.js';
@@ -21,6 +26,12 @@ function counting(): CacheObserver & { counts: Record<string, number> } {
     },
   };
 }
+
+/** Reads `text` as the certificate bytes sit in a request: a range inside a larger buffer. */
+const readText = (identities: CertificateIdentities, text: string): Client => {
+  const bytes = Buffer.from(`##${text}##`, 'latin1');
+  return identities.read(bytes, 2, bytes.length - 2);
+};
 
 const allowWeb = (generation: number) =>
   compilePolicySet(policySet([mtp('p', service('backend'), [[service('web'), 'Allow']])]), { generation });
@@ -45,6 +56,33 @@ describe('DecisionCache', () => {
     // A call still running on the old snapshot gets the old generation's answer, never the reverse.
     expect(cache.decide(first, backend, web).action).toBe('Allow');
     expect(cache.decide(second, backend, web).action).toBe('Deny');
+    expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
+  });
+
+  it('answers a caller repeating itself from its last answer, never across generations, scopes or destinations', () => {
+    // The same identity and destination objects throughout, as the identity cache and the
+    // destination memo hand them out: the shortcut in front of the LRU is in play.
+    const observer = counting();
+    const cache = new DecisionCache(1000, observer);
+    const web = client('web');
+    const backend = dest('backend');
+    const other = dest('other');
+    const table = compilePolicySet(
+      policySet([
+        mtp('b', service('backend'), [[service('web'), 'Allow']]),
+        mtp('o', service('other'), [[service('web'), 'Deny']]),
+      ]),
+      { generation: 1 },
+    );
+    const shadow = denyWeb(1);
+    for (let round = 0; round < 3; round++) {
+      expect(cache.decide(table, backend, web).action).toBe('Allow');
+      expect(cache.decide(table, backend, web).action).toBe('Allow');
+      expect(cache.decide(table, other, web).action).toBe('Deny');
+      expect(cache.decide(shadow, backend, web, 'shadow').action).toBe('Deny');
+    }
+    expect(observer.counts).toEqual({ 'decision:miss': 3, 'decision:hit': 9 });
+    expect(cache.decide(denyWeb(2), backend, web).action).toBe('Deny');
     expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
   });
 
@@ -143,15 +181,15 @@ describe('cachedCertificateReader', () => {
       10,
       observer,
     );
-    expect(reader.read('web')).toEqual(client('web'));
-    expect(reader.read('web')).toEqual(client('web'));
+    expect(readText(reader, 'web')).toEqual(client('web'));
+    expect(readText(reader, 'web')).toEqual(client('web'));
     expect(parsed).toBe(1);
     expect(observer.counts).toEqual({ 'identity:miss': 1, 'identity:hit': 1 });
   });
 
   it('stays bounded at its maximum', () => {
     const reader = cachedCertificateReader((text) => client(text), 10);
-    for (let i = 0; i < 1000; i++) reader.read(`svc-${i}`);
+    for (let i = 0; i < 1000; i++) readText(reader, `svc-${i}`);
     expect(reader.size()).toBe(10);
   });
 
@@ -161,7 +199,7 @@ describe('cachedCertificateReader', () => {
       parsed++;
       return invalidClient('certificate does not parse');
     }, 10);
-    for (let i = 0; i < 5; i++) expect(reader.read('garbage').kind).toBe('invalid');
+    for (let i = 0; i < 5; i++) expect(readText(reader, 'garbage').kind).toBe('invalid');
     expect(parsed).toBe(1);
   });
 
@@ -177,8 +215,8 @@ describe('cachedCertificateReader', () => {
       observer,
     );
     const huge = 'x'.repeat(17 * 1024);
-    reader.read(huge);
-    reader.read(huge);
+    readText(reader, huge);
+    readText(reader, huge);
     expect(parsed).toBe(2);
     expect(reader.size()).toBe(0);
     expect(observer.counts).toEqual({ 'identity:miss': 2 });
@@ -192,13 +230,13 @@ describe('cachedCertificateReader', () => {
     }, 10);
     const tail = 'T'.repeat(100);
     for (let round = 0; round < 3; round++) {
-      expect(reader.read(`web${tail}`)).toEqual(client('web'));
-      expect(reader.read(`ops${tail}`)).toEqual(client('ops'));
+      expect(readText(reader, `web${tail}`)).toEqual(client('web'));
+      expect(readText(reader, `ops${tail}`)).toEqual(client('ops'));
     }
     expect(parsed).toBe(2);
     // A bucket holds a few texts; past that the oldest is parsed again, never answered wrongly.
-    for (const s of ['aaa', 'bbb', 'ccc', 'ddd', 'eee']) reader.read(`${s}${tail}`);
-    expect(reader.read(`web${tail}`)).toEqual(client('web'));
+    for (const s of ['aaa', 'bbb', 'ccc', 'ddd', 'eee']) readText(reader, `${s}${tail}`);
+    expect(readText(reader, `web${tail}`)).toEqual(client('web'));
     expect(reader.size()).toBe(1);
   });
 
@@ -208,8 +246,8 @@ describe('cachedCertificateReader', () => {
       parsed++;
       return client('web');
     }, 0);
-    reader.read('a');
-    reader.read('a');
+    readText(reader, 'a');
+    readText(reader, 'a');
     expect(parsed).toBe(2);
     expect(reader.size()).toBe(0);
   });

@@ -8,6 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
+import { cachedCertificateReader } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { compileTables } from '../../src/policy/compile.js';
@@ -57,7 +58,7 @@ export async function startInProcess(
     address: options.address ?? { kind: 'tcp', host: '127.0.0.1', port: 0 },
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     maxRequestBytes: options.maxRequestBytes ?? 1024 * 1024,
-    readCertificate: clientFromCertificate,
+    readCertificate: cachedCertificateReader(clientFromCertificate, 0).read,
     log,
   });
   const http = await startHttpServer(state, { host: '127.0.0.1', port: 0 });
