@@ -176,8 +176,13 @@ export function workloadCertificate(prefix) {
   }
 }
 
-/** The certificate with its service number set to n (into `into`, reused). */
+/**
+ * The certificate with its service number set to n (into `into`, reused). The last four bytes of
+ * the signature are set to n as well: issued certificates differ in their signatures, and
+ * mtp-authz's identity cache relies on that (it buckets certificates by their tail).
+ */
 export function renumber(cert, n, into = Buffer.from(cert.der)) {
   into.write(String(n).padStart(SERVICE_DIGITS, '0'), cert.digitsAt, 'latin1');
+  into.writeUInt32BE(n % 2 ** 32, into.length - 4);
   return into;
 }
