@@ -35,7 +35,13 @@ export function sameBytes(copy: Buffer, bytes: Buffer, start: number, end: numbe
   return bytes.compare(copy, 0, length, start, end) === 0;
 }
 
-/** A copy of bytes[start, end) that does not keep the (possibly large) request buffer alive. */
+/**
+ * A copy of bytes[start, end) for a cache entry, in memory of its own: a slice of Node's shared
+ * 8 KiB allocation pool would keep a whole pool page alive for as long as the entry lives (and the
+ * pages in between fill with request buffers), so 10 000 cached certificates would pin ~80 MB.
+ */
 export function copyBytes(bytes: Buffer, start: number, end: number): Buffer {
-  return Buffer.from(bytes.subarray(start, end));
+  const copy = Buffer.allocUnsafeSlow(end - start);
+  bytes.copy(copy, 0, start, end);
+  return copy;
 }
