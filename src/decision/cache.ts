@@ -90,15 +90,64 @@ interface Recent {
   decision: Decision;
 }
 
+/** What the cache keeps per scope (enforced, shadow): its number in keys and the recent answers. */
+interface Scope {
+  readonly index: number;
+  readonly recent: WeakMap<ClientIdentity, Recent>;
+}
+
+/**
+ * Canonical key texts → small numbers, so that a cache key is a few characters instead of two
+ * long texts. A number is never given to a second text (the counter only grows), so keys made of
+ * numbers are as exact as keys made of the texts; the table starts over when it is full, and a
+ * text seen again then gets a new number (its older entries are simply never asked for again).
+ */
+class Interner {
+  readonly #ids = new Map<string, number>();
+  #next = 0;
+
+  constructor(readonly max: number) {}
+
+  id(text: string): number {
+    let id = this.#ids.get(text);
+    if (id === undefined) {
+      if (this.#ids.size >= this.max) this.#ids.clear();
+      id = this.#next++;
+      this.#ids.set(text, id);
+    }
+    return id;
+  }
+}
+
+const UNIT = 0x10000;
+
+/**
+ * (generation, scope, destination, identity) as a short flat string: the numbers in 16-bit units
+ * (generation: 32 bits, ids: 48 bits). Cheaper to build, hash and keep than the canonical texts.
+ */
+function decisionKey(generation: number, scope: number, destination: number, identity: number): string {
+  return String.fromCharCode(
+    scope,
+    generation % UNIT,
+    Math.floor(generation / UNIT) % UNIT,
+    destination % UNIT,
+    Math.floor(destination / UNIT) % UNIT,
+    Math.floor(destination / UNIT / UNIT) % UNIT,
+    identity % UNIT,
+    Math.floor(identity / UNIT) % UNIT,
+    Math.floor(identity / UNIT / UNIT) % UNIT,
+  );
+}
+
+/** Interned texts kept at most; identities are re-interned (and re-decided) after this many. */
+const MAX_INTERNED = 16_384;
+
 export class DecisionCache {
   readonly #cache: LRUCache<string, Decision> | undefined;
   readonly #observer: CacheObserver;
-  /**
-   * In front of the LRU: per scope, per identity object (one per cached certificate), the last
-   * destination it called and the answer. A caller repeating its last call — the common case —
-   * is answered without building the LRU key. Weakly held: it lives as long as the identity.
-   */
-  readonly #recent = new Map<string, WeakMap<ClientIdentity, Recent>>();
+  readonly #scopes = new Map<string, Scope>();
+  readonly #identities = new Interner(MAX_INTERNED);
+  readonly #destinations = new Interner(MAX_INTERNED);
   #generation = -1;
 
   constructor(max: number, observer: CacheObserver = NO_OBSERVER) {
@@ -111,7 +160,12 @@ export class DecisionCache {
   }
 
   /** decide(), answered from the cache when this exact question was asked of this generation. */
-  decide(table: DecisionTable, destination: Destination | undefined, client: Client, scope = ''): Decision {
+  decide(
+    table: DecisionTable,
+    destination: Destination | undefined,
+    client: Client,
+    scopeName = '',
+  ): Decision {
     const cache = this.#cache;
     // Only identified clients are worth caching: every other answer is a constant.
     if (cache === undefined || destination === undefined || client.kind !== 'identity') {
@@ -124,27 +178,43 @@ export class DecisionCache {
       this.#generation = generation;
     }
     const { identity } = client;
-    let recents = this.#recent.get(scope);
-    if (recents === undefined) this.#recent.set(scope, (recents = new WeakMap()));
-    const recent = recents.get(identity);
+    const scope = this.#scope(scopeName);
+    // In front of the LRU: the last destination this identity object (one per cached certificate)
+    // called in this scope, and the answer. A caller repeating its last call, the common case,
+    // is answered without making a key. Weakly held: it lives as long as the identity.
+    const recent = scope.recent.get(identity);
     if (recent !== undefined && recent.generation === generation && recent.destination === destination) {
       this.#observer.lookup('decision', true);
       return recent.decision;
     }
 
-    const key = `${generation}\u0000${scope}\u0000${destination.key}\u0000${identity.key}`;
+    const key = decisionKey(
+      generation,
+      scope.index,
+      this.#destinations.id(destination.key),
+      this.#identities.id(identity.key),
+    );
     let decision = cache.get(key);
     this.#observer.lookup('decision', decision !== undefined);
     if (decision === undefined) {
       decision = decide(table, destination, client);
       cache.set(key, decision);
     }
-    if (recent === undefined) recents.set(identity, { generation, destination, decision });
+    if (recent === undefined) scope.recent.set(identity, { generation, destination, decision });
     else {
       recent.generation = generation;
       recent.destination = destination;
       recent.decision = decision;
     }
     return decision;
+  }
+
+  #scope(name: string): Scope {
+    let scope = this.#scopes.get(name);
+    if (scope === undefined) {
+      scope = { index: this.#scopes.size, recent: new WeakMap() };
+      this.#scopes.set(name, scope);
+    }
+    return scope;
   }
 }

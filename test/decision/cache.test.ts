@@ -86,6 +86,30 @@ describe('DecisionCache', () => {
     expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
   });
 
+  it('stays exact for identities seen again after far more new ones than it keeps numbers for', () => {
+    // Cache keys carry numbers standing for the identity and destination texts; the numbering
+    // starts over when full. Whatever the churn, an identity's answer is its own.
+    const table = compilePolicySet(
+      policySet([
+        mtp('p', service('backend'), [
+          [subset({ group: 'a' }), 'Allow'],
+          [subset({ group: 'b' }), 'Deny'],
+        ]),
+      ]),
+      { generation: 1 },
+    );
+    const cache = new DecisionCache(100_000);
+    const backend = dest('backend');
+    // Every third identity is allowed: no numbering period lines the answers up by chance.
+    const who = (i: number) => client(`svc-${i}`, { group: i % 3 === 0 ? 'a' : 'b' });
+    const expected = (i: number) => (i % 3 === 0 ? 'Allow' : 'Deny');
+    for (let i = 0; i < 40_000; i++) expect(cache.decide(table, backend, who(i)).action).toBe(expected(i));
+    for (let i = 0; i < 40_000; i += 97)
+      expect(cache.decide(table, backend, who(i)).action).toBe(expected(i));
+    for (let i = 0; i < 200; i++)
+      expect(cache.decide(table, dest('backend'), who(i)).action).toBe(expected(i));
+  });
+
   it('drops older generations once a new one serves', () => {
     const cache = new DecisionCache(1000);
     for (let i = 0; i < 50; i++) cache.decide(allowWeb(1), dest('backend'), client(`svc-${i}`));
