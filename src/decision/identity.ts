@@ -49,8 +49,41 @@ export function clientFromUris(uris: readonly string[]): Client {
     }
   }
   if (mesh === undefined) return NO_CLIENT;
-  return { kind: 'identity', identity: makeIdentity(mesh, tags) };
+  const compact = new Map<string, readonly string[]>();
+  for (const [key, values] of tags)
+    compact.set(shared.text(key), values.length === 1 ? shared.list(values[0] as string) : values);
+  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), compact) };
 }
+
+/**
+ * Identities stay in the identity cache by the thousand, and most of their texts repeat: tag keys,
+ * common values (`prod`, `zone-1`), the mesh. Each is kept once, as is each one-value list (frozen,
+ * since identities share it). Bounded: the table starts over when full, which costs only sharing.
+ */
+class SharedTexts {
+  static readonly MAX = 4096;
+  readonly #texts = new Map<string, string>();
+  readonly #lists = new Map<string, readonly string[]>();
+
+  text(text: string): string {
+    const known = this.#texts.get(text);
+    if (known !== undefined) return known;
+    if (this.#texts.size >= SharedTexts.MAX) this.#texts.clear();
+    this.#texts.set(text, text);
+    return text;
+  }
+
+  list(value: string): readonly string[] {
+    const known = this.#lists.get(value);
+    if (known !== undefined) return known;
+    if (this.#lists.size >= SharedTexts.MAX) this.#lists.clear();
+    const list = Object.freeze([this.text(value)]);
+    this.#lists.set(list[0] as string, list);
+    return list;
+  }
+}
+
+const shared = new SharedTexts();
 
 /** `source.principal` fallback: a lone SPIFFE ID gives mesh + service. */
 export function clientFromPrincipal(principal: string): Client {

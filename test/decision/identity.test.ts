@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { clientFromUris } from '../../src/decision/identity.js';
+import type { ClientIdentity } from '../../src/decision/types.js';
+
+const identityOf = (uris: string[]): ClientIdentity => {
+  const client = clientFromUris(uris);
+  if (client.kind !== 'identity') throw new Error(`no identity: ${JSON.stringify(client)}`);
+  return client.identity;
+};
+
+describe('clientFromUris', () => {
+  it('reads mesh and service from the SPIFFE ID and tags from kuma:// URIs', () => {
+    const identity = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://kuma.io/zone/east']);
+    expect(identity.mesh).toBe('default');
+    expect(Object.fromEntries(identity.tags)).toEqual({
+      'kuma.io/service': ['web'],
+      env: ['prod'],
+      'kuma.io/zone': ['east'],
+    });
+    expect(identity.multiValued).toBe(false);
+  });
+
+  it('shares repeated tag texts and one-value lists between identities, frozen', () => {
+    const a = identityOf(['spiffe://default/web-1', 'kuma://env/prod']);
+    const b = identityOf(['spiffe://default/web-2', 'kuma://env/prod']);
+    expect(b.tags.get('env')).toBe(a.tags.get('env'));
+    expect(Object.isFrozen(a.tags.get('env'))).toBe(true);
+    expect(a.tags.get('kuma.io/service')).toEqual(['web-1']);
+    expect(b.tags.get('kuma.io/service')).toEqual(['web-2']);
+  });
+
+  it('keeps a multi-valued key in a list of its own, deduplicated', () => {
+    const identity = identityOf([
+      'spiffe://default/web',
+      'spiffe://default/api',
+      'kuma://version/v1',
+      'kuma://version/v2',
+      'kuma://version/v1',
+    ]);
+    expect(identity.tags.get('kuma.io/service')).toEqual(['web', 'api']);
+    expect(identity.tags.get('version')).toEqual(['v1', 'v2']);
+    expect(identity.multiValued).toBe(true);
+    // A later identity with one of those values gets the shared one-value list, not this one.
+    expect(identityOf(['spiffe://default/web', 'kuma://version/v1']).tags.get('version')).toEqual(['v1']);
+  });
+
+  it('gives equal identities equal keys whatever the SAN order', () => {
+    const a = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
+    const b = identityOf(['kuma://team/x', 'kuma://env/prod', 'spiffe://default/web']);
+    expect(a.key).toBe(b.key);
+  });
+});
