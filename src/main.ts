@@ -13,7 +13,6 @@ import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
-import { boundHeapGrowth } from './heap.js';
 import type { Route } from './http/router.js';
 import { observabilityRoutes } from './http/routes-observability.js';
 import { type HttpService, startHttpServer } from './http/server.js';
@@ -330,7 +329,6 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     process.exit(EXIT_USAGE);
   }
   const { settings } = result;
-  boundHeapGrowth();
   const log = createLogger(settings.logLevel);
   // SIGHUP's default action ends the process: take it over before anything can send it.
   let service: RunningService | undefined;
