@@ -29,6 +29,15 @@ const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
 const BUCKET_TAIL_BYTES = 64;
 const BUCKET_ENTRIES = 4;
 
+/**
+ * Admission: a certificate is cached the second time it is seen, not the first. Workloads call
+ * again and again with the same certificate, so this costs one extra parse per certificate; a
+ * flood of one-off certificates (a scan, a misbehaving client) then parses each once and leaves
+ * the cache, and the heap, alone. "Seen" is remembered in a fixed table of recent hashes, so a
+ * rare overwritten slot only delays caching by one more parse.
+ */
+const SEEN_SLOTS = 16_384;
+
 interface Remembered {
   readonly certificate: Buffer;
   readonly client: Client;
@@ -52,6 +61,8 @@ export function cachedCertificateReader(
     parse(bytes.toString('latin1', start, end));
   if (max <= 0) return { read: parseBytes, size: () => 0 };
   const cache = new LRUCache<number, Remembered[]>({ max });
+  // Hash + 1 of the last certificate seen per slot (0: empty).
+  const seen = new Uint32Array(SEEN_SLOTS);
   return {
     read(bytes, start, end) {
       const length = end - start;
@@ -71,6 +82,11 @@ export function cachedCertificateReader(
       }
       observer.lookup('identity', false);
       const client = parseBytes(bytes, start, end);
+      const slot = key % SEEN_SLOTS;
+      if (seen[slot] !== key + 1) {
+        seen[slot] = key + 1;
+        return client;
+      }
       const remembered = { certificate: copyBytes(bytes, start, end), client };
       if (bucket === undefined) cache.set(key, [remembered]);
       else {
@@ -199,6 +215,8 @@ export class DecisionCache {
     if (decision === undefined) {
       decision = decide(table, destination, client);
       cache.set(key, decision);
+      // A question asked once so far: not worth a weak entry per (possibly one-off) identity.
+      if (recent === undefined) return decision;
     }
     if (recent === undefined) scope.recent.set(identity, { generation, destination, decision });
     else {

@@ -108,11 +108,11 @@ describe('/metrics after real Checks', () => {
     expect(Number(histogram?.count)).toBe(15);
   });
 
-  it('counts cache lookups: one identity miss per distinct certificate, hits after', () => {
+  it('counts cache lookups: two identity misses per distinct certificate (cached when seen again), hits after', () => {
     const lookups = (cache: string, result: string) =>
       sampleValue(metrics, 'mtp_authz_cache_lookups_total', { cache, result });
-    expect(lookups('identity', 'miss')).toBe(4);
-    expect(lookups('identity', 'hit')).toBe(10);
+    expect(lookups('identity', 'miss')).toBe(8);
+    expect(lookups('identity', 'hit')).toBe(6);
     // Enforced and shadow decisions are both cached: 14 identified requests, 4 distinct questions each.
     expect(lookups('decision', 'miss')).toBe(8);
     expect(lookups('decision', 'hit')).toBe(20);
