@@ -5,7 +5,8 @@
 // in flight. Every answer is checked: HTTP 200, trailer grpc-status 0, and the CheckResponse status
 // code (0 allow / 7 deny) must be the expected one.
 // Usage: node bench/h2-client.mjs '{"port":…,"connections":4,"streams":25,"seconds":5 | "count":N,
-//   "expect":"allow","distinct":true,"start":0}'   → one JSON line on stdout.
+//   "expect":"allow","distinct":true,"repeat":1,"start":0}'   → one JSON line on stdout.
+//   repeat: how many requests in a row carry each identity (2: the identity cache admits them).
 import http2 from 'node:http2';
 import {
   checkRequest,
@@ -17,15 +18,24 @@ import {
 } from './lib/wire.mjs';
 
 const opts = JSON.parse(process.argv[2] ?? '{}');
-const { port, connections = 4, streams = 25, seconds, count, expect = 'allow', distinct = true } = opts;
+const {
+  port,
+  connections = 4,
+  streams = 25,
+  seconds,
+  count,
+  expect = 'allow',
+  distinct = true,
+  repeat = 1,
+} = opts;
 const warmupMs = (opts.warmupSeconds ?? 1) * 1000;
 const cert = opts.cert ?? workloadCertificate('web');
 if (opts.cert) cert.der = Buffer.from(opts.cert.der, 'base64');
 const der = Buffer.from(cert.der);
-let counter = opts.start ?? 0;
+let counter = (opts.start ?? 0) * repeat;
 
 function nextFrame() {
-  const n = distinct ? counter++ : 0;
+  const n = distinct ? Math.floor(counter++ / repeat) : 0;
   renumber(cert, n, der);
   const certificate = envoyUrlEncode(pemOf(der));
   const service = `web-${String(n).padStart(8, '0')}`;
@@ -62,7 +72,7 @@ function finish() {
       rps: Math.round(stats.done / wall),
       p50_ms: pct(0.5),
       p99_ms: pct(0.99),
-      lastIdentity: counter - 1,
+      lastIdentity: Math.floor((counter - 1) / repeat),
     }),
   );
   for (const s of sessions) s.close();
