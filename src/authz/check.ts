@@ -4,7 +4,7 @@
  * policy snapshot once per call. A request it cannot decode is refused with an INVALID_ARGUMENT
  * error (a malformed message is not a decision).
  */
-import { DecisionCache } from '../decision/cache.js';
+import { type CertificateReader, DecisionCache } from '../decision/cache.js';
 import type { Decision } from '../decision/types.js';
 import type { DecisionLog } from '../decision-log.js';
 import { type Metrics, meshLabel } from '../metrics.js';
@@ -12,7 +12,7 @@ import { compareShadow, type ShadowResult } from '../shadow.js';
 import type { ServiceState } from '../state.js';
 import { CheckRequestView, MalformedMessageError } from './codec.js';
 import { DestinationResolver } from './destination.js';
-import { type CertificateReader, clientOf, httpAttributesOf } from './request.js';
+import { clientOf, httpAttributesOf } from './request.js';
 import { ResponseCache } from './response.js';
 
 export type CheckOutcome =

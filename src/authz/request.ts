@@ -3,12 +3,10 @@
  * certificate or the peer principal that Envoy verified, never from request headers.
  */
 
+import type { CertificateReader } from '../decision/cache.js';
 import { clientFromPrincipal, NO_CLIENT } from '../decision/identity.js';
 import type { Client } from '../decision/types.js';
 import { type CheckRequestView, TEXT_FIELD } from './codec.js';
-
-/** Reads the client identity from the URL-encoded PEM certificate at bytes[start, end). */
-export type CertificateReader = (bytes: Buffer, start: number, end: number) => Client;
 
 export interface HttpAttributes {
   readonly method: string;

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import type { CertificateReader } from '../decision/cache.js';
 import type { Logger } from '../log.js';
 import type { GrpcListenAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
@@ -13,7 +14,6 @@ import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';
 import { createHealthService, healthServiceDefinition } from './health.js';
 import { rawMethod } from './raw-method.js';
-import type { CertificateReader } from './request.js';
 import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } from './response.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';

@@ -1,6 +1,6 @@
 /**
  * The two caches of the hot path (SPEC §5), both bounded LRUs:
- * - identity: certificate → Client, so a known peer certificate is never parsed again;
+ * - identity: certificate → Client, so a peer certificate seen again is not parsed again;
  * - decision: (generation, destination, identity) → Decision. The generation is part of the key
  *   (and of every shortcut in front of it), and the cache is cleared when a new generation starts
  *   serving, so an older generation's answers can never be returned — nor keep memory.
@@ -44,21 +44,20 @@ interface Remembered {
 }
 
 /** Client identity of the URL-encoded PEM certificate at bytes[start, end). */
-export type CertificateBytesReader = (bytes: Buffer, start: number, end: number) => Client;
+export type CertificateReader = (bytes: Buffer, start: number, end: number) => Client;
 
 export interface CertificateIdentities {
-  readonly read: CertificateBytesReader;
+  readonly read: CertificateReader;
   readonly size: () => number;
 }
 
-/** An identity cache (SPEC §5) in front of `parse`: each distinct certificate is parsed once. */
+/** An identity cache (SPEC §5) in front of `parse`, admitting certificates seen before. */
 export function cachedCertificateReader(
   parse: (urlEncodedPem: string) => Client,
   max: number,
   observer: CacheObserver = NO_OBSERVER,
 ): CertificateIdentities {
-  const parseBytes: CertificateBytesReader = (bytes, start, end) =>
-    parse(bytes.toString('latin1', start, end));
+  const parseBytes: CertificateReader = (bytes, start, end) => parse(bytes.toString('latin1', start, end));
   if (max <= 0) return { read: parseBytes, size: () => 0 };
   const cache = new LRUCache<number, Remembered[]>({ max });
   // Hash + 1 of the last certificate seen per slot (0: empty).
