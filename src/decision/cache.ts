@@ -6,7 +6,7 @@
  *   serving, so an older generation's answers can never be returned — nor keep memory.
  */
 import { LRUCache } from 'lru-cache';
-import { copyBytes, hashBytes, sameBytes } from '../byte-keys.js';
+import { copyBytes, hashBytes, hashText, SeenBefore, sameBytes } from '../byte-keys.js';
 import { decide } from './decide.js';
 import type { DecisionTable } from './table.js';
 import type { Client, ClientIdentity, Decision, Destination } from './types.js';
@@ -29,14 +29,12 @@ const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
 const BUCKET_TAIL_BYTES = 64;
 const BUCKET_ENTRIES = 4;
 
-/**
- * Admission: a certificate is cached the second time it is seen, not the first. Workloads call
- * again and again with the same certificate, so this costs one extra parse per certificate; a
- * flood of one-off certificates (a scan, a misbehaving client) then parses each once and leaves
- * the cache, and the heap, alone. "Seen" is remembered in a fixed table of recent hashes, so a
- * rare overwritten slot only delays caching by one more parse.
+/*
+ * Admission, in both caches: an entry is made the second time a question is asked, not the
+ * first. Workloads ask the same questions again and again, so this costs one extra parse per
+ * certificate and one extra decide() per question; a flood of one-off certificates (a scan, a
+ * misbehaving client) then passes by instead of churning through the caches and the heap.
  */
-const SEEN_SLOTS = 16_384;
 
 interface Remembered {
   readonly certificate: Buffer;
@@ -60,8 +58,7 @@ export function cachedCertificateReader(
   const parseBytes: CertificateReader = (bytes, start, end) => parse(bytes.toString('latin1', start, end));
   if (max <= 0) return { read: parseBytes, size: () => 0 };
   const cache = new LRUCache<number, Remembered[]>({ max });
-  // Hash + 1 of the last certificate seen per slot (0: empty).
-  const seen = new Uint32Array(SEEN_SLOTS);
+  const seen = new SeenBefore();
   return {
     read(bytes, start, end) {
       const length = end - start;
@@ -81,11 +78,7 @@ export function cachedCertificateReader(
       }
       observer.lookup('identity', false);
       const client = parseBytes(bytes, start, end);
-      const slot = key % SEEN_SLOTS;
-      if (seen[slot] !== key + 1) {
-        seen[slot] = key + 1;
-        return client;
-      }
+      if (!seen.offer(key)) return client;
       const remembered = { certificate: copyBytes(bytes, start, end), client };
       if (bucket === undefined) cache.set(key, [remembered]);
       else {
@@ -163,6 +156,7 @@ export class DecisionCache {
   readonly #scopes = new Map<string, Scope>();
   readonly #identities = new Interner(MAX_INTERNED);
   readonly #destinations = new Interner(MAX_INTERNED);
+  readonly #asked = new SeenBefore();
   #generation = -1;
 
   constructor(max: number, observer: CacheObserver = NO_OBSERVER) {
@@ -203,6 +197,10 @@ export class DecisionCache {
       return recent.decision;
     }
 
+    if (!this.#asked.offer(hashText(identity.key, hashText(destination.key, scope.index)))) {
+      this.#observer.lookup('decision', false);
+      return decide(table, destination, client);
+    }
     const key = decisionKey(
       generation,
       scope.index,
@@ -214,8 +212,6 @@ export class DecisionCache {
     if (decision === undefined) {
       decision = decide(table, destination, client);
       cache.set(key, decision);
-      // A question asked once so far: not worth a weak entry per (possibly one-off) identity.
-      if (recent === undefined) return decision;
     }
     if (recent === undefined) scope.recent.set(identity, { generation, destination, decision });
     else {

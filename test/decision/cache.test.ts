@@ -45,14 +45,14 @@ describe('DecisionCache', () => {
     const backend = dest('backend');
     const web = client('web');
     const first = allowWeb(1);
-    expect(cache.decide(first, backend, web).action).toBe('Allow');
-    expect(cache.decide(first, backend, web).action).toBe('Allow');
-    expect(observer.counts).toEqual({ 'decision:miss': 1, 'decision:hit': 1 });
+    // Decided twice (a question is cached when asked again), then answered from the cache.
+    for (let i = 0; i < 3; i++) expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(observer.counts).toEqual({ 'decision:miss': 2, 'decision:hit': 1 });
 
     // The same question, asked of the next generation whose policies say the opposite.
     const second = denyWeb(2);
     expect(cache.decide(second, backend, web).action).toBe('Deny');
-    expect(observer.counts['decision:miss']).toBe(2);
+    expect(observer.counts['decision:miss']).toBe(3);
     // A call still running on the old snapshot gets the old generation's answer, never the reverse.
     expect(cache.decide(first, backend, web).action).toBe('Allow');
     expect(cache.decide(second, backend, web).action).toBe('Deny');
@@ -81,7 +81,8 @@ describe('DecisionCache', () => {
       expect(cache.decide(table, other, web).action).toBe('Deny');
       expect(cache.decide(shadow, backend, web, 'shadow').action).toBe('Deny');
     }
-    expect(observer.counts).toEqual({ 'decision:miss': 3, 'decision:hit': 9 });
+    // Each of the three questions misses twice (asked once, then cached), then hits.
+    expect(observer.counts).toEqual({ 'decision:miss': 6, 'decision:hit': 6 });
     expect(cache.decide(denyWeb(2), backend, web).action).toBe('Deny');
     expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
   });
@@ -112,9 +113,12 @@ describe('DecisionCache', () => {
 
   it('drops older generations once a new one serves', () => {
     const cache = new DecisionCache(1000);
-    for (let i = 0; i < 50; i++) cache.decide(allowWeb(1), dest('backend'), client(`svc-${i}`));
+    const table = allowWeb(1);
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 50; i++) cache.decide(table, dest('backend'), client(`svc-${i}`));
     expect(cache.size).toBe(50);
-    cache.decide(denyWeb(2), dest('backend'), client('web'));
+    const next = denyWeb(2);
+    for (let round = 0; round < 2; round++) cache.decide(next, dest('backend'), client('web'));
     expect(cache.size).toBe(1);
   });
 
@@ -132,12 +136,23 @@ describe('DecisionCache', () => {
     const observer = counting();
     const cache = new DecisionCache(100, observer);
     const table = allowWeb(1);
-    for (let i = 0; i < 10_000; i++) cache.decide(table, dest('backend'), client(`svc-${i}`));
+    for (let i = 0; i < 10_000; i++) {
+      for (let ask = 0; ask < 2; ask++) cache.decide(table, dest('backend'), client(`svc-${i}`));
+    }
     expect(cache.size).toBe(100);
-    expect(observer.counts).toEqual({ 'decision:miss': 10_000 });
+    expect(observer.counts).toEqual({ 'decision:miss': 20_000 });
     // The most recent entries are the ones kept.
     cache.decide(table, dest('backend'), client('svc-9999'));
     expect(observer.counts['decision:hit']).toBe(1);
+  });
+
+  it('lets a flood of one-off questions pass by without filling the cache', () => {
+    const cache = new DecisionCache(100);
+    const table = allowWeb(1);
+    for (let i = 0; i < 1000; i++) {
+      expect(cache.decide(table, dest('backend'), client(`svc-${i}`)).action).toBe('Deny');
+    }
+    expect(cache.size).toBe(0);
   });
 
   it('does not cache (or count) clients without an identity, nor a missing destination', () => {
