@@ -25,7 +25,7 @@ const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
 const wants = (mode) => only === undefined || only.has(mode);
 const D = quick ? 3 : 8; // seconds per measured run
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 1 : 5;
 const RSS_REQUESTS = quick ? 100_000 : 1_000_000;
 const PATH = '/envoy.service.auth.v3.Authorization/Check';
 
