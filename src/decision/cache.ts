@@ -30,10 +30,13 @@ const BUCKET_TAIL_BYTES = 64;
 const BUCKET_ENTRIES = 4;
 
 /*
- * Admission, in both caches: an entry is made the second time a question is asked, not the
- * first. Workloads ask the same questions again and again, so this costs one extra parse per
- * certificate and one extra decide() per question; a flood of one-off certificates (a scan, a
- * misbehaving client) then passes by instead of churning through the caches and the heap.
+ * Admission. Workloads ask the same questions again and again; a flood of one-off certificates (a
+ * scan, a misbehaving client) should pass by instead of churning the caches through the heap.
+ * - Identity cache: a certificate is cached the second time it is seen. Its entries are the large
+ *   ones (a copy of the certificate and the parsed identity), and the cost is one extra parse per
+ *   certificate.
+ * - Decision cache: every answer goes in while there is room; once full, a new entry (which
+ *   evicts another) is made only the second time its question is asked.
  */
 
 interface Remembered {
@@ -197,10 +200,6 @@ export class DecisionCache {
       return recent.decision;
     }
 
-    if (!this.#asked.offer(hashText(identity.key, hashText(destination.key, scope.index)))) {
-      this.#observer.lookup('decision', false);
-      return decide(table, destination, client);
-    }
     const key = decisionKey(
       generation,
       scope.index,
@@ -211,6 +210,8 @@ export class DecisionCache {
     this.#observer.lookup('decision', decision !== undefined);
     if (decision === undefined) {
       decision = decide(table, destination, client);
+      // Once full, a new entry evicts another: only for a question asked before.
+      if (cache.size >= cache.max && !this.#asked.offer(hashText(key))) return decision;
       cache.set(key, decision);
     }
     if (recent === undefined) scope.recent.set(identity, { generation, destination, decision });

@@ -45,14 +45,14 @@ describe('DecisionCache', () => {
     const backend = dest('backend');
     const web = client('web');
     const first = allowWeb(1);
-    // Decided twice (a question is cached when asked again), then answered from the cache.
-    for (let i = 0; i < 3; i++) expect(cache.decide(first, backend, web).action).toBe('Allow');
-    expect(observer.counts).toEqual({ 'decision:miss': 2, 'decision:hit': 1 });
+    expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(cache.decide(first, backend, web).action).toBe('Allow');
+    expect(observer.counts).toEqual({ 'decision:miss': 1, 'decision:hit': 1 });
 
     // The same question, asked of the next generation whose policies say the opposite.
     const second = denyWeb(2);
     expect(cache.decide(second, backend, web).action).toBe('Deny');
-    expect(observer.counts['decision:miss']).toBe(3);
+    expect(observer.counts['decision:miss']).toBe(2);
     // A call still running on the old snapshot gets the old generation's answer, never the reverse.
     expect(cache.decide(first, backend, web).action).toBe('Allow');
     expect(cache.decide(second, backend, web).action).toBe('Deny');
@@ -81,8 +81,7 @@ describe('DecisionCache', () => {
       expect(cache.decide(table, other, web).action).toBe('Deny');
       expect(cache.decide(shadow, backend, web, 'shadow').action).toBe('Deny');
     }
-    // Each of the three questions misses twice (asked once, then cached), then hits.
-    expect(observer.counts).toEqual({ 'decision:miss': 6, 'decision:hit': 6 });
+    expect(observer.counts).toEqual({ 'decision:miss': 3, 'decision:hit': 9 });
     expect(cache.decide(denyWeb(2), backend, web).action).toBe('Deny');
     expect(cache.decide(allowWeb(3), backend, web).action).toBe('Allow');
   });
@@ -140,19 +139,27 @@ describe('DecisionCache', () => {
       for (let ask = 0; ask < 2; ask++) cache.decide(table, dest('backend'), client(`svc-${i}`));
     }
     expect(cache.size).toBe(100);
-    expect(observer.counts).toEqual({ 'decision:miss': 20_000 });
-    // The most recent entries are the ones kept.
+    // Asked twice each: the first hundred went in on their first ask (room), the rest on their
+    // second (admission when full), evicting the least recently used.
+    expect(observer.counts).toEqual({ 'decision:miss': 100 + 2 * 9_900, 'decision:hit': 100 });
     cache.decide(table, dest('backend'), client('svc-9999'));
-    expect(observer.counts['decision:hit']).toBe(1);
+    expect(observer.counts['decision:hit']).toBe(101);
   });
 
-  it('lets a flood of one-off questions pass by without filling the cache', () => {
-    const cache = new DecisionCache(100);
+  it('once full, lets a flood of one-off questions pass by without evicting what it holds', () => {
+    const observer = counting();
+    const cache = new DecisionCache(100, observer);
     const table = allowWeb(1);
+    for (let i = 0; i < 100; i++) cache.decide(table, dest('backend'), client(`kept-${i}`));
     for (let i = 0; i < 1000; i++) {
       expect(cache.decide(table, dest('backend'), client(`svc-${i}`)).action).toBe('Deny');
     }
-    expect(cache.size).toBe(0);
+    expect(cache.size).toBe(100);
+    for (let i = 0; i < 100; i++) cache.decide(table, dest('backend'), client(`kept-${i}`));
+    expect(observer.counts).toEqual({ 'decision:miss': 1100, 'decision:hit': 100 });
+    // A new question asked again is admitted (evicting one), and answered from the cache after that.
+    for (let ask = 0; ask < 3; ask++) cache.decide(table, dest('backend'), client('new'));
+    expect(observer.counts).toEqual({ 'decision:miss': 1102, 'decision:hit': 101 });
   });
 
   it('does not cache (or count) clients without an identity, nor a missing destination', () => {

@@ -113,10 +113,9 @@ describe('/metrics after real Checks', () => {
       sampleValue(metrics, 'mtp_authz_cache_lookups_total', { cache, result });
     expect(lookups('identity', 'miss')).toBe(8);
     expect(lookups('identity', 'hit')).toBe(6);
-    // Enforced and shadow decisions are both cached, each question when asked again: 14 identified
-    // requests asking 8 distinct questions, each missing twice.
-    expect(lookups('decision', 'miss')).toBe(16);
-    expect(lookups('decision', 'hit')).toBe(12);
+    // Enforced and shadow decisions are both cached: 14 identified requests, 4 distinct questions each.
+    expect(lookups('decision', 'miss')).toBe(8);
+    expect(lookups('decision', 'hit')).toBe(20);
     expect(sampleValue(metrics, 'mtp_authz_cache_entries', { cache: 'identity' })).toBe(4);
   });
 
