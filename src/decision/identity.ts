@@ -21,11 +21,12 @@ export function invalidClient(reason: string): Client {
  */
 export function clientFromUris(uris: readonly string[]): Client {
   let mesh: string | undefined;
-  const tags = new Map<string, string[]>();
+  const tags = new Map<string, readonly string[]>();
+  // One value: the shared frozen list; a second distinct value: a list of this identity's own.
   const add = (key: string, value: string): void => {
     const values = tags.get(key);
-    if (values === undefined) tags.set(key, [value]);
-    else if (!values.includes(value)) values.push(value);
+    if (values === undefined) tags.set(shared.text(key), shared.list(value));
+    else if (!values.includes(value)) tags.set(key, [...values, value]);
   };
   for (const uri of uris) {
     if (uri.startsWith(SPIFFE)) {
@@ -49,10 +50,7 @@ export function clientFromUris(uris: readonly string[]): Client {
     }
   }
   if (mesh === undefined) return NO_CLIENT;
-  const compact = new Map<string, readonly string[]>();
-  for (const [key, values] of tags)
-    compact.set(shared.text(key), values.length === 1 ? shared.list(values[0] as string) : values);
-  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), compact) };
+  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), tags) };
 }
 
 /**
