@@ -1,7 +1,7 @@
 /**
  * Looking things up by a range of request bytes without first turning the bytes into a string:
  * the hot path's caches hash the bytes where they lie, then compare them exactly against a copy.
- * A hash only picks a bucket; equality is always decided on the bytes themselves.
+ * A hash only picks a bucket (or an admission slot); equality is always decided on the bytes.
  */
 import { randomInt } from 'node:crypto';
 
@@ -26,27 +26,6 @@ export function hashText(text: string, salt = 0): number {
   let hash = Math.imul(SEED ^ salt, 0x01000193);
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash & 0x3fffffff;
-}
-
-/**
- * Admission for a cache: answers whether a key (by its hash) was offered recently, and records
- * it. A fixed table of recent hashes: an overwritten slot only makes a key wait one more offer,
- * and a false "yes" only admits early. Caches that admit on the second offer let floods of
- * one-off keys pass by instead of churning through them (and through the heap).
- */
-export class SeenBefore {
-  readonly #slots: Uint32Array;
-
-  constructor(slots = 16_384) {
-    this.#slots = new Uint32Array(slots);
-  }
-
-  offer(hash: number): boolean {
-    const slot = hash % this.#slots.length;
-    if (this.#slots[slot] === hash + 1) return true;
-    this.#slots[slot] = hash + 1;
-    return false;
-  }
 }
 
 /** Below this many bytes a loop beats the call into native Buffer.compare. */

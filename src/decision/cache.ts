@@ -6,7 +6,7 @@
  *   serving, so an older generation's answers can never be returned — nor keep memory.
  */
 import { LRUCache } from 'lru-cache';
-import { copyBytes, hashBytes, hashText, SeenBefore, sameBytes } from '../byte-keys.js';
+import { copyBytes, hashBytes, hashText, sameBytes } from '../byte-keys.js';
 import { decide } from './decide.js';
 import type { DecisionTable } from './table.js';
 import type { Client, ClientIdentity, Decision, Destination } from './types.js';
@@ -38,6 +38,25 @@ const BUCKET_ENTRIES = 4;
  * - Decision cache: every answer goes in while there is room; once full, a new entry (which
  *   evicts another) is made only the second time its question is asked.
  */
+
+/**
+ * Whether a key (by its hash) was offered recently, recording it. A fixed table of recent hashes:
+ * an overwritten slot only makes a key wait one more offer, and a false "yes" only admits early.
+ */
+class SeenBefore {
+  readonly #slots: Uint32Array;
+
+  constructor(slots = 16_384) {
+    this.#slots = new Uint32Array(slots);
+  }
+
+  offer(hash: number): boolean {
+    const slot = hash % this.#slots.length;
+    if (this.#slots[slot] === hash + 1) return true;
+    this.#slots[slot] = hash + 1;
+    return false;
+  }
+}
 
 interface Remembered {
   readonly certificate: Buffer;
