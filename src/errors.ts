@@ -62,6 +62,8 @@ export const POLICY_MESSAGES = {
   unreadable: (code: string): string => `cannot be read (${code})`,
   fileTooLarge: (size: number, limit: number): string =>
     `file is ${size} bytes, over the limit of ${limit} bytes (--max-policy-file-bytes)`,
+  policySetTooLarge: (size: number, limit: number): string =>
+    `the policy files up to this one add up to ${size} bytes, over the limit of ${limit} bytes for the whole set (--max-policy-bytes)`,
   invalidUtf8: (offset: number): string =>
     `file is not valid UTF-8: invalid byte sequence at byte offset ${offset}`,
   aliasBomb: 'Excessive alias count indicates a resource exhaustion attack',

@@ -85,16 +85,19 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
   return found;
 }
 
-/** Reads a file of at most `maxBytes`, checking its size before reading it. */
+/**
+ * Reads a file of at most `maxBytes`, checking its size before reading it. A larger file is not
+ * read (or not read further): `tooLarge` is the size seen, for the caller to say which limit.
+ */
 export async function readPolicyFile(
   file: string,
   maxBytes: number,
-): Promise<{ bytes: Uint8Array } | { issue: PolicyIssue }> {
+): Promise<{ bytes: Uint8Array } | { tooLarge: number } | { issue: PolicyIssue }> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
     handle = await open(file, 'r');
     const { size } = await handle.stat();
-    if (size > maxBytes) return { issue: fileIssue(file, M.fileTooLarge(size, maxBytes)) };
+    if (size > maxBytes) return { tooLarge: size };
     // The file may change between stat and read: read to the end, but never past the limit.
     const chunks: Buffer[] = [];
     let length = 0;
@@ -104,7 +107,7 @@ export async function readPolicyFile(
       if (bytesRead === 0) break;
       chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
-      if (length > maxBytes) return { issue: fileIssue(file, M.fileTooLarge(length, maxBytes)) };
+      if (length > maxBytes) return { tooLarge: length };
     }
     return { bytes: Buffer.concat(chunks, length) };
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import { POLICY_MESSAGES as M, sortIssues } from '../errors.js';
 import { findPolicyFiles, readPolicyFile } from './files.js';
-import { parsePolicyText } from './parse.js';
+import { fileIssue, parsePolicyText } from './parse.js';
 import type {
   AccessRole,
   AccessRoleBinding,
@@ -18,10 +18,14 @@ import { validateDocument } from './validate.js';
 
 /** 4 MiB, the default of `--max-policy-file-bytes`. */
 export const DEFAULT_MAX_POLICY_FILE_BYTES = 4 * 1024 * 1024;
+/** 64 MiB, the default of `--max-policy-bytes`. */
+export const DEFAULT_MAX_POLICY_BYTES = 64 * 1024 * 1024;
 
 export interface LoadOptions {
   /** Files larger than this are refused without being read. */
   maxFileBytes: number;
+  /** The whole set: once the files read add up to more, loading stops before anything is parsed. */
+  maxTotalBytes: number;
 }
 
 export type LoadResult =
@@ -74,7 +78,10 @@ function sameText(a: string | Uint8Array, b: string | Uint8Array): boolean {
 }
 
 function withDefaults(options: Partial<LoadOptions> | undefined): LoadOptions {
-  return { maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES };
+  return {
+    maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES,
+    maxTotalBytes: options?.maxTotalBytes ?? DEFAULT_MAX_POLICY_BYTES,
+  };
 }
 
 /**
@@ -90,10 +97,24 @@ export async function loadPolicies(
   const found = await findPolicyFiles(paths);
   const texts: PolicyText[] = [];
   const issues = [...found.issues];
+  let total = 0;
   for (const file of found.files) {
-    const read = await readPolicyFile(file, opts.maxFileBytes);
+    // Never read more than what is left of the set's budget.
+    const budget = Math.max(0, opts.maxTotalBytes - total);
+    const read = await readPolicyFile(file, Math.min(opts.maxFileBytes, budget));
     if ('issue' in read) issues.push(read.issue);
-    else texts.push({ file, text: read.bytes });
+    else if ('tooLarge' in read) {
+      if (read.tooLarge > opts.maxFileBytes) {
+        issues.push(fileIssue(file, M.fileTooLarge(read.tooLarge, opts.maxFileBytes)));
+        continue;
+      }
+      // Within the per-file limit, so the set is what is too large; parsing it would be wasted work.
+      const issue = fileIssue(file, M.policySetTooLarge(total + read.tooLarge, opts.maxTotalBytes));
+      return { ok: false, errors: [issue], warnings: [], files: found.files };
+    } else {
+      total += read.bytes.byteLength;
+      texts.push({ file, text: read.bytes });
+    }
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
   return assemble(texts, issues, opts, found.files, cache);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatIssue, PolicyLoadError } from '../../src/errors.js';
 import {
+  DEFAULT_MAX_POLICY_BYTES,
   DEFAULT_MAX_POLICY_FILE_BYTES,
   type LoadResult,
   loadPolicies,
@@ -311,6 +312,32 @@ describe('files and directories', () => {
     ]);
     expect((await loadPolicies([join(dir, 'small.yaml')])).ok).toBe(true);
     expect(DEFAULT_MAX_POLICY_FILE_BYTES).toBe(4194304);
+  });
+
+  it('refuses a policy set over --max-policy-bytes before parsing any of it', async () => {
+    const a = MTP('a').padEnd(150, '#');
+    await writeFile(join(dir, 'a.yaml'), a);
+    await writeFile(join(dir, 'b.yaml'), MTP('b').padEnd(150, '#'));
+    // Not even valid YAML: never parsed, since the set is refused before parsing.
+    await writeFile(join(dir, 'c.yaml'), ': [ broken');
+
+    const result = await loadPolicies([dir], { maxFileBytes: 200, maxTotalBytes: 250 });
+    expect(errorsOf(result)).toEqual([
+      `${join(dir, 'b.yaml')}:1:1: file: the policy files up to this one add up to 300 bytes, over the limit of 250 bytes for the whole set (--max-policy-bytes)`,
+    ]);
+    expect(result.files).toEqual(['a.yaml', 'b.yaml', 'c.yaml'].map((f) => join(dir, f)));
+    await rm(join(dir, 'c.yaml'));
+    expect((await loadPolicies([dir], { maxFileBytes: 200, maxTotalBytes: 300 })).ok).toBe(true);
+    expect(DEFAULT_MAX_POLICY_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  it('still names a single file over --max-policy-file-bytes as such when the set is nearly full', async () => {
+    await writeFile(join(dir, 'a.yaml'), MTP('a').padEnd(150, '#'));
+    await writeFile(join(dir, 'b.yaml'), MTP('b').padEnd(250, '#'));
+    const result = await loadPolicies([dir], { maxFileBytes: 200, maxTotalBytes: 1000 });
+    expect(errorsOf(result)).toEqual([
+      `${join(dir, 'b.yaml')}:1:1: file: file is 250 bytes, over the limit of 200 bytes (--max-policy-file-bytes)`,
+    ]);
   });
 
   it('collects the violations of every file, sorted by file then position', async () => {
