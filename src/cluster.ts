@@ -22,7 +22,9 @@ import {
   adminRoutesOf,
   createReloader,
   EXIT_INVALID_POLICIES,
+  httpLimitsOf,
   loadInitialState,
+  logDroppedHttp,
   observability,
   openAdminStore,
   openSigningKey,
@@ -326,6 +328,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
     const everyReloader = { reload: reloadAll, stale: false };
     Object.defineProperty(everyReloader, 'stale', { get: () => reloader.stale });
 
+    const httpLimits = httpLimitsOf(settings, log);
     http = await startHttpServer(
       state,
       settings.httpAddress,
@@ -335,6 +338,8 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
       () => state.ready && workers.allReady,
+      httpLimits,
+      logDroppedHttp(log, httpLimits),
     ).catch((error: unknown) => {
       throw new StartError(1, `cannot start the HTTP listener: ${(error as Error).message}`);
     });

@@ -15,9 +15,10 @@ import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
 import type { Route } from './http/router.js';
 import { observabilityRoutes } from './http/routes-observability.js';
-import { type HttpService, startHttpServer } from './http/server.js';
+import { type HttpLimits, type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { httpConnectionCap, softOpenFileLimit } from './open-files.js';
 import { compileTables } from './policy/compile.js';
 import { PolicyLoader } from './policy/load-off-thread.js';
 import type { PolicySet } from './policy/types.js';
@@ -95,7 +96,10 @@ const loaders = new WeakMap<Settings, PolicyLoader>();
 function loaderFor(settings: Settings): PolicyLoader {
   let loader = loaders.get(settings);
   if (loader === undefined) {
-    loader = new PolicyLoader({ maxFileBytes: settings.maxPolicyFileBytes });
+    loader = new PolicyLoader({
+      maxFileBytes: settings.maxPolicyFileBytes,
+      maxTotalBytes: settings.maxPolicyBytes,
+    });
     loaders.set(settings, loader);
   }
   return loader;
@@ -201,6 +205,8 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
         ? {}
         : { tls: tls.clientCa === undefined ? { cert: tls.cert, key: tls.key } : tls }),
       maxRequestBytes: settings.maxRequestBytes,
+      maxConcurrentStreams: settings.grpcMaxConcurrentStreams,
+      maxHealthWatches: settings.maxHealthWatches,
       readCertificate: identities.read,
       observers: { decisions, metrics, decisionLog },
       log,
@@ -211,6 +217,37 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
   return { state, registry, metrics, reloader, grpc, decisionLog };
+}
+
+/**
+ * The HTTP port's limits from the settings. Its connection cap never exceeds half the soft
+ * open-file limit, so a flood of HTTP connections cannot take the descriptors new gRPC
+ * connections need; a cut is logged with the way out (raise `ulimit -n`).
+ */
+export function httpLimitsOf(settings: Settings, log: Logger): HttpLimits {
+  const softLimit = softOpenFileLimit();
+  const maxConnections = httpConnectionCap(settings.httpMaxConnections, softLimit);
+  if (maxConnections < settings.httpMaxConnections) {
+    log.warn(
+      { requested: settings.httpMaxConnections, maxConnections, openFileLimit: softLimit },
+      'HTTP connection cap lowered to half the open-file limit; raise ulimit -n to allow more',
+    );
+  }
+  return {
+    maxConnections,
+    headersTimeoutMs: settings.httpHeadersTimeoutMs,
+    requestTimeoutMs: settings.httpRequestTimeoutMs,
+    keepAliveTimeoutMs: settings.httpKeepAliveTimeoutMs,
+  };
+}
+
+/** Logs the connections the HTTP port closed for being over its cap. */
+export function logDroppedHttp(log: Logger, limits: HttpLimits): (count: number) => void {
+  return (count) =>
+    log.warn(
+      { closed: count, maxConnections: limits.maxConnections },
+      'HTTP connection limit reached; closing new connections',
+    );
 }
 
 /** The admin API routes over a state and whatever reloads it (one process, or every worker). */
@@ -252,11 +289,15 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   let http: HttpService;
   try {
     const adminRoutes = adminRoutesOf(settings, { state, reloader, store, signingKey, metrics, log });
+    const limits = httpLimitsOf(settings, log);
     http = await startHttpServer(
       state,
       settings.httpAddress,
       [...observability(state, reloader, registry), ...adminRoutes],
       (error) => log.error({ err: error }, 'HTTP request failed'),
+      undefined,
+      limits,
+      logDroppedHttp(log, limits),
     );
   } catch (error) {
     grpc.forceClose();
@@ -264,7 +305,12 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     throw new StartError(1, `cannot start the HTTP listener: ${(error as Error).message}`);
   }
   log.info(
-    { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
+    {
+      listener: 'http',
+      address: `${settings.httpAddress.host}:${http.port}`,
+      port: http.port,
+      maxConnections: http.maxConnections,
+    },
     'listening',
   );
 

@@ -26,6 +26,13 @@ export interface Settings {
   readonly grpcTlsClientCa: string | undefined;
   readonly maxRequestBytes: number;
   readonly maxPolicyFileBytes: number;
+  readonly maxPolicyBytes: number;
+  readonly httpMaxConnections: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
+  readonly httpKeepAliveTimeoutMs: number;
+  readonly grpcMaxConcurrentStreams: number;
+  readonly maxHealthWatches: number;
   readonly shutdownGraceMs: number;
   readonly resyncIntervalMs: number;
   readonly decisionCacheSize: number;
@@ -122,6 +129,15 @@ export function parseDuration(text: string): number {
   return total;
 }
 
+/** A duration that must not be shorter than `minMs` (a zero timeout would mean "never"). */
+function durationAtLeast(minMs: number, minText: string): (text: string) => number {
+  return (text) => {
+    const value = parseDuration(text);
+    if (value < minMs) throw new BadValue(`must be at least ${minText}, got ${text}`);
+    return value;
+  };
+}
+
 const TRUE_WORDS: ReadonlySet<string> = new Set(['true', '1', 'yes']);
 const FALSE_WORDS: ReadonlySet<string> = new Set(['false', '0', 'no']);
 
@@ -199,6 +215,41 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '4MiB',
     parse: parseByteSize,
     help: 'Largest policy file read; a larger file is a policy error.',
+  }),
+  spec('max-policy-bytes', 'maxPolicyBytes', {
+    default: '64MiB',
+    parse: parseByteSize,
+    help: 'Largest policy set (all policy files together); a larger set fails to load like any invalid set.',
+  }),
+  spec('http-max-connections', 'httpMaxConnections', {
+    default: '512',
+    parse: (text) => integer(text, 1, 1_000_000),
+    help: 'Open connections the HTTP port holds; more are closed at once. Never more than half the open-file limit, which keeps descriptors for gRPC.',
+  }),
+  spec('http-headers-timeout', 'httpHeadersTimeoutMs', {
+    default: '10s',
+    parse: durationAtLeast(100, '100ms'),
+    help: 'Time an HTTP client has to send the request headers; then the connection is closed.',
+  }),
+  spec('http-request-timeout', 'httpRequestTimeoutMs', {
+    default: '30s',
+    parse: durationAtLeast(100, '100ms'),
+    help: 'Time an HTTP client has to send a whole request (headers and body).',
+  }),
+  spec('http-keep-alive-timeout', 'httpKeepAliveTimeoutMs', {
+    default: '5s',
+    parse: durationAtLeast(100, '100ms'),
+    help: 'How long an idle HTTP keep-alive connection stays open.',
+  }),
+  spec('grpc-max-concurrent-streams', 'grpcMaxConcurrentStreams', {
+    default: '256',
+    parse: (text) => integer(text, 1, 2_147_483_647),
+    help: 'Concurrent calls per gRPC connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); Envoy opens another connection when it needs more.',
+  }),
+  spec('max-health-watches', 'maxHealthWatches', {
+    default: '1000',
+    parse: (text) => integer(text, 0, 1_000_000),
+    help: 'Concurrent grpc.health.v1 Watch streams; more are refused with RESOURCE_EXHAUSTED.',
   }),
   spec('shutdown-grace', 'shutdownGraceMs', {
     default: '10s',
@@ -322,6 +373,9 @@ function crossCheck(settings: Settings): void {
   }
   if (settings.grpcTlsClientCa !== undefined && settings.grpcTlsCert === undefined) {
     throw new BadValue('--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key');
+  }
+  if (settings.httpHeadersTimeoutMs > settings.httpRequestTimeoutMs) {
+    throw new BadValue('--http-headers-timeout must not be longer than --http-request-timeout');
   }
   if (settings.policies.length === 0 && settings.adminStateDir === undefined) {
     throw new BadValue('no policies: give --policies PATH (or --admin-state-dir DIR)');

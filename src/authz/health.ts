@@ -1,7 +1,9 @@
 /**
  * grpc.health.v1.Health: `""` and the Authorization service are SERVING while a policy set is
  * loaded and the service is not draining. Check answers NOT_FOUND for any other service; Watch
- * answers SERVICE_UNKNOWN for it, as the protocol says, and streams every change.
+ * answers SERVICE_UNKNOWN for it, as the protocol says, and streams every change. Each Watch holds
+ * a stream open for as long as the client likes, so their number is capped: one over the cap is
+ * refused with RESOURCE_EXHAUSTED.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceState } from '../state.js';
@@ -33,7 +35,13 @@ export interface HealthService {
   endWatches(): void;
 }
 
-export function createHealthService(state: ServiceState): HealthService {
+/** The default of `--max-health-watches`. */
+export const DEFAULT_MAX_HEALTH_WATCHES = 1000;
+
+export function createHealthService(
+  state: ServiceState,
+  maxWatches = DEFAULT_MAX_HEALTH_WATCHES,
+): HealthService {
   const watches = new Set<() => void>();
 
   const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
@@ -54,6 +62,13 @@ export function createHealthService(state: ServiceState): HealthService {
   };
 
   const watch: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
+    if (watches.size >= maxWatches) {
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `too many health watches (at most ${maxWatches}; see --max-health-watches)`,
+      });
+      return;
+    }
     let service: string;
     try {
       service = decodeHealthCheckRequest(call.request);
@@ -71,9 +86,10 @@ export function createHealthService(state: ServiceState): HealthService {
       last = next;
       call.write(encodeHealthCheckResponse(next));
     });
+    // A cancelled watch must leave the set too: it would be held (and counted) forever.
     const finish = (): void => {
       unsubscribe();
-      watches.delete(finish);
+      watches.delete(end);
     };
     const end = (): void => {
       finish();

@@ -19,6 +19,9 @@ import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } fro
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 export const DESTINATION_TAGS_METADATA = 'x-mtp-destination-tags';
 
+/** The default of `--grpc-max-concurrent-streams`: calls in flight per connection. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
+
 export const authorizationServiceDefinition = {
   Check: rawMethod(CHECK_PATH),
 } satisfies grpc.ServiceDefinition;
@@ -41,6 +44,10 @@ export interface GrpcServerOptions {
   readonly address: GrpcListenAddress;
   readonly tls?: GrpcTlsFiles;
   readonly maxRequestBytes: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of every connection. */
+  readonly maxConcurrentStreams?: number;
+  /** Health Watch streams open at once; more are refused (RESOURCE_EXHAUSTED). */
+  readonly maxHealthWatches?: number;
   readonly readCertificate: CertificateReader;
   /** Caches, metrics and the decision log the handler reports to. */
   readonly observers?: CheckObservers;
@@ -85,9 +92,12 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 
 export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
   const { log } = options;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxRequestBytes });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxRequestBytes,
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+  });
   const handler = createCheckHandler(state, options.readCertificate, options.observers);
-  const health = createHealthService(state);
+  const health = createHealthService(state, options.maxHealthWatches);
 
   const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
     const tags = call.metadata.get(DESTINATION_TAGS_METADATA)[0];

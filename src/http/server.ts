@@ -2,6 +2,10 @@
  * The HTTP listener (SPEC §6.1): `/healthz` answers 200 while the process runs, `/readyz` 200 only
  * while a policy set is loaded and the service is not draining; the observability and admin
  * routes are mounted beside them from their own route tables.
+ *
+ * Nothing on this port may starve the gRPC port: connections are capped (beyond the cap they are
+ * closed as soon as they are accepted), slow clients are cut by the headers and request timeouts,
+ * and idle keep-alive connections by the keep-alive timeout.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +13,32 @@ import type { TcpAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
 import { createRouter, type Route, sendJson } from './router.js';
 
+export interface HttpLimits {
+  /** Connections held at once; more are closed at once. */
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
+/** The defaults of the `--http-*` flags. */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
+  maxConnections: 512,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+});
+
+/** How often the timeouts above are enforced (Node checks them on an interval, default 30 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** At most one "connection limit reached" log line per this period. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
 export interface HttpService {
   /** The bound TCP port. */
   readonly port: number;
+  /** Connections held at once; more are closed at once. */
+  readonly maxConnections: number;
   close(): Promise<void>;
 }
 
@@ -52,9 +79,30 @@ export async function startHttpServer(
   onError: (error: unknown) => void = () => {},
   /** What /readyz reports; default: the state's own readiness. */
   ready?: () => boolean,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  /** Told (at most every 10 s) how many connections were closed for being over the cap. */
+  onDropped: (count: number) => void = () => {},
 ): Promise<HttpService> {
-  const server: Server = createServer(createRouter([...healthRoutes(state, ready), ...routes], onError));
-  server.keepAliveTimeout = 5_000;
+  const server: Server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, limits.headersTimeoutMs),
+    },
+    createRouter([...healthRoutes(state, ready), ...routes], onError),
+  );
+  server.maxConnections = limits.maxConnections;
+  let dropped = 0;
+  let lastReport = -Infinity;
+  server.on('drop', () => {
+    dropped++;
+    const now = performance.now();
+    if (now - lastReport < DROP_LOG_INTERVAL_MS) return;
+    lastReport = now;
+    onDropped(dropped);
+    dropped = 0;
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {
@@ -64,6 +112,7 @@ export async function startHttpServer(
   });
   return {
     port: (server.address() as AddressInfo).port,
+    maxConnections: limits.maxConnections,
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -33,6 +33,8 @@ export interface InProcessOptions {
   readonly address?: GrpcListenAddress;
   readonly tls?: GrpcTlsFiles;
   readonly maxRequestBytes?: number;
+  readonly maxConcurrentStreams?: number;
+  readonly maxHealthWatches?: number;
   /** Start with no policy set loaded. */
   readonly unloaded?: boolean;
 }
@@ -58,6 +60,10 @@ export async function startInProcess(
     address: options.address ?? { kind: 'tcp', host: '127.0.0.1', port: 0 },
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     maxRequestBytes: options.maxRequestBytes ?? 1024 * 1024,
+    ...(options.maxConcurrentStreams === undefined
+      ? {}
+      : { maxConcurrentStreams: options.maxConcurrentStreams }),
+    ...(options.maxHealthWatches === undefined ? {} : { maxHealthWatches: options.maxHealthWatches }),
     readCertificate: cachedCertificateReader(clientFromCertificate, 0).read,
     log,
   });
@@ -116,9 +122,23 @@ export interface ServeProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface SpawnOptions {
+  /** Runs the server under this open-file limit (`ulimit -n` in a shell that then execs it). */
+  readonly openFileLimit?: number;
+}
+
 /** Spawns `node dist/cli.js serve ARGS`; call ensureBuilt() first. */
-export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv = {}): ServeProcess {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
+export function spawnServe(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: SpawnOptions = {},
+): ServeProcess {
+  const command = [process.execPath, CLI, 'serve', ...args];
+  const [file, ...argv] =
+    options.openFileLimit === undefined
+      ? command
+      : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(options.openFileLimit), ...command];
+  const child = spawn(file as string, argv, {
     cwd: REPO,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -201,8 +221,13 @@ export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv = {})
 export async function startServe(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  options: SpawnOptions = {},
 ): Promise<ServeProcess & { grpcTarget: string; httpPort: number }> {
-  const server = spawnServe(['--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0', ...args], env);
+  const server = spawnServe(
+    ['--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0', ...args],
+    env,
+    options,
+  );
   const grpc = await server.waitForLog((l) => l.msg === 'listening' && l.listener === 'grpc');
   const http = await server.waitForLog((l) => l.msg === 'listening' && l.listener === 'http');
   return Object.assign(server, { grpcTarget: grpc.address as string, httpPort: http.port as number });

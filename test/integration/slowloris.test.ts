@@ -1,0 +1,129 @@
+/**
+ * A slowloris on the HTTP port must not starve the gRPC port. The server runs under an
+ * open-file limit of 1024 (as many hosts default to), far below the 4 000 half-open HTTP
+ * connections the attacker holds and keeps reopening: without a cap they would take every
+ * descriptor and no new Envoy connection could be accepted. While they are held, 10 new gRPC
+ * connections each get a correct answer within 1 s.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { softOpenFileLimit } from '../../src/open-files.js';
+import { connect } from '../authz/wire.js';
+import { makeWorkloadCert } from '../support/certs.js';
+import { ensureBuilt, killServe, type StartedServe, startServe } from '../support/server.js';
+
+const SERVER_OPEN_FILES = 1024;
+/** What this test process keeps for itself (vitest, its workers, the gRPC clients). */
+const OWN_RESERVE = 512;
+/**
+ * 4 000 attacking sockets, or as many as this process's own soft limit allows. Either way they
+ * are several times the server's 1 024 descriptors, which is what the test is about.
+ */
+const SLOWLORIS = Math.min(4000, (softOpenFileLimit() ?? 4096 + OWN_RESERVE) - OWN_RESERVE);
+
+const ALLOW_ALL = `type: MeshTrafficPermission
+name: allow-all
+spec:
+  targetRef: {kind: Mesh}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+`;
+const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
+const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
+
+/** Holds `count` connections trickling an unfinished request; reopens each one the server closes. */
+function slowloris(port: number, count: number) {
+  const sockets = new Set<Socket>();
+  let stopped = false;
+  let opened = 0;
+  const open = (): void => {
+    if (stopped) return;
+    const socket = connectTcp(port, '127.0.0.1');
+    sockets.add(socket);
+    opened++;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      // Reconnect, as an attacker would, spread out so that the test is not a tight connect loop.
+      setTimeout(open, 500 + Math.random() * 1000).unref();
+    });
+  };
+  const trickle = setInterval(() => {
+    for (const socket of sockets) if (socket.writable) socket.write('X');
+  }, 2000);
+  for (let i = 0; i < count; i++) open();
+  return {
+    get held(): number {
+      return sockets.size;
+    },
+    get opened(): number {
+      return opened;
+    },
+    stop(): void {
+      stopped = true;
+      clearInterval(trickle);
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+let server: StartedServe | undefined;
+
+beforeAll(async () => {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'mtp-slowloris-'));
+  writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
+  server = await startServe(['--policies', dir], {}, { openFileLimit: SERVER_OPEN_FILES });
+});
+
+afterAll(() => killServe(server));
+
+describe('slowloris on the HTTP port', () => {
+  it('keeps the HTTP cap at half the open-file limit', () => {
+    const http = server?.logs.find((l) => l.msg === 'listening' && l.listener === 'http');
+    expect(http?.maxConnections).toBe(SERVER_OPEN_FILES / 2);
+  });
+
+  it(`while ${SLOWLORIS} half-open connections are held, 10 new gRPC connections each get a correct answer within 1 s`, async () => {
+    const s = server as StartedServe;
+    const attack = slowloris(s.httpPort, SLOWLORIS);
+    try {
+      // Let the flood build up: every socket connected once, the ones over the cap closed.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(attack.opened).toBeGreaterThanOrEqual(SLOWLORIS);
+
+      const elapsed: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        // Its own subchannel: a new TCP connection, not one shared with an earlier client.
+        const client = connect(s.grpcTarget, grpc.credentials.createInsecure(), {
+          'grpc.use_local_subchannel_pool': 1,
+        });
+        const started = performance.now();
+        try {
+          const answer = await client.check(REQUEST);
+          elapsed.push(performance.now() - started);
+          expect(answer.code).toBe(0);
+          expect(answer.metadata.enforced_effective_policy_id).toBe('allow-all');
+        } finally {
+          client.close();
+        }
+      }
+      expect(elapsed.filter((ms) => ms >= 1000)).toEqual([]);
+      expect(s.logs.some((l) => l.msg === 'HTTP connection limit reached; closing new connections')).toBe(
+        true,
+      );
+    } finally {
+      attack.stop();
+    }
+    // Once the flood is over, the HTTP port answers again.
+    const healthz = await fetch(`http://127.0.0.1:${s.httpPort}/healthz`);
+    expect(healthz.status).toBe(200);
+  }, 60_000);
+});
