@@ -14,7 +14,8 @@ import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
 import type { Route } from './http/router.js';
-import { observabilityRoutes } from './http/routes-observability.js';
+import { ExplainThread } from './http/explain-thread.js';
+import { type ObservabilityContext, observabilityRoutes } from './http/routes-observability.js';
 import { type HttpLimits, type HttpService, startHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -64,19 +65,31 @@ export function policyPaths(settings: Settings): string[] {
     : [...settings.policies, settings.adminStateDir];
 }
 
+const NO_POLICIES_ANSWER = {
+  status: 503,
+  body: { status: 503, title: 'Service Unavailable', detail: 'no policy set loaded' },
+};
+
 /** GET /metrics, GET /policies and POST /explain over the live state. */
 export function observability(
   state: ServiceState,
   reloader: { readonly stale: boolean },
   registry: Pick<Registry, 'metrics' | 'contentType'>,
 ): Route[] {
-  const context = {
+  // /explain runs on its own thread, against the generation that serves when it is asked.
+  const explainer = new ExplainThread();
+  const context: ObservabilityContext = {
     registry,
     snapshot: () => {
       const current = state.current;
       return current === undefined ? undefined : { ...current, stale: reloader.stale };
     },
     table: () => state.current?.table,
+    explain: (text) => {
+      const current = state.current;
+      if (current === undefined) return Promise.resolve(NO_POLICIES_ANSWER);
+      return explainer.explain(text, current);
+    },
   };
   return observabilityRoutes.map((route) => ({
     method: route.method,

@@ -7,12 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBodyText } from './body.js';
 import { sendJson } from './router.js';
 import type { Registry } from 'prom-client';
-import { clientFromCertificate } from '../authz/certificate.js';
-import { clientFromUris, makeDestination, NO_CLIENT } from '../decision/identity.js';
 import type { DecisionTable } from '../decision/table.js';
-import type { Client, Destination } from '../decision/types.js';
-import { explain, explainJson } from '../explain.js';
-import { DEFAULT_MESH, type PolicySet, type ResourceType, SERVICE_TAG } from '../policy/types.js';
+import type { PolicySet, ResourceType } from '../policy/types.js';
+import { answerExplain, type ExplainAnswer } from './explain-request.js';
 
 export const MAX_EXPLAIN_BODY_BYTES = 1024 * 1024;
 
@@ -32,6 +29,11 @@ export interface ObservabilityContext {
   snapshot(): StateSnapshot | undefined;
   /** The enforced decision table; undefined before the first successful load. */
   table(): DecisionTable | undefined;
+  /**
+   * Answers POST /explain off the main thread (see explain-thread.ts); without it the request is
+   * answered in-line against `table`.
+   */
+  readonly explain?: (text: string) => Promise<ExplainAnswer>;
 }
 
 export type RouteHandler = (
@@ -119,12 +121,8 @@ export function policyListing(snapshot: StateSnapshot): PolicyListing {
 async function explainHandler(req: IncomingMessage, res: ServerResponse, context: ObservabilityContext) {
   const body = await readBody(req, MAX_EXPLAIN_BODY_BYTES);
   if (!body.ok) {
-    sendProblem(res, 400, 'Bad Request', body.detail, { connection: 'close' });
-    return;
-  }
-  const request = parseExplainRequest(body.text);
-  if (!request.ok) {
-    sendProblem(res, 400, 'Bad Request', request.detail);
+    const title = body.status === 413 ? 'Payload Too Large' : 'Bad Request';
+    sendProblem(res, body.status, title, body.detail, { connection: 'close' });
     return;
   }
   const table = context.table();
@@ -132,85 +130,24 @@ async function explainHandler(req: IncomingMessage, res: ServerResponse, context
     sendProblem(res, 503, 'Service Unavailable', 'no policy set loaded');
     return;
   }
-  sendJson(res, 200, explainJson(explain(table, request.destination, request.client).decision));
+  const answer =
+    context.explain === undefined ? answerExplain(table, body.text) : await context.explain(body.text);
+  sendJson(res, answer.status, answer.body);
 }
 
-type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly detail: string };
-
-const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert']);
-
-/** The body of POST /explain → destination and client, or the precise reason it is not usable. */
-export function parseExplainRequest(text: string): Parsed<{ destination: Destination; client: Client }> {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return fail('request body is not valid JSON');
-  }
-  if (!isObject(body)) return fail('request body must be a JSON object');
-  for (const key of Object.keys(body)) {
-    if (!EXPLAIN_FIELDS.has(key)) {
-      return fail(
-        `unknown field ${JSON.stringify(key)}: expected destinationMesh, destinationTags, clientSans or clientCert`,
-      );
-    }
-  }
-
-  const mesh = body.destinationMesh ?? DEFAULT_MESH;
-  if (typeof mesh !== 'string') return fail('destinationMesh must be a string');
-  if (mesh === '') return fail('destinationMesh must not be empty');
-
-  const rawTags = body.destinationTags;
-  if (rawTags === undefined) return fail(`destinationTags is required and must include "${SERVICE_TAG}"`);
-  if (!isObject(rawTags)) return fail('destinationTags must be an object of tag names to values');
-  const tags = new Map<string, string>();
-  for (const [key, value] of Object.entries(rawTags)) {
-    const where = `destinationTags[${JSON.stringify(key)}]`;
-    if (key === '') return fail('destinationTags: tag name must be non-empty');
-    if (typeof value !== 'string') return fail(`${where} must be a string`);
-    if (value === '') return fail(`${where} must be non-empty`);
-    tags.set(key, value);
-  }
-  if (!tags.has(SERVICE_TAG)) return fail(`destinationTags must include "${SERVICE_TAG}"`);
-
-  const sans = body.clientSans;
-  const cert = body.clientCert;
-  if (sans !== undefined && cert !== undefined) {
-    return fail('give the client as clientSans or clientCert, not both');
-  }
-  let client: Client = NO_CLIENT;
-  if (sans !== undefined) {
-    if (!Array.isArray(sans)) return fail('clientSans must be an array of URI strings');
-    const uris: string[] = [];
-    for (const [i, uri] of sans.entries()) {
-      if (typeof uri !== 'string') return fail(`clientSans[${i}] must be a string`);
-      uris.push(uri);
-    }
-    client = uris.length === 0 ? NO_CLIENT : clientFromUris(uris);
-  } else if (cert !== undefined) {
-    if (typeof cert !== 'string') return fail('clientCert must be a string holding a PEM certificate');
-    if (cert.trim() === '') return fail('clientCert must not be empty: omit it for a plaintext client');
-    client = clientFromCertificate(encodeURIComponent(cert));
-  }
-  return { ok: true, destination: makeDestination(mesh, tags), client };
-}
+type Read =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly status: 400 | 413; readonly detail: string };
 
 /** Reads the whole body as UTF-8, refusing one longer than `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Parsed<{ text: string }>> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Read> {
   const body = await readBodyText(req, limit);
   if (body.ok) return body;
-  if (body.reason === 'too-large') return fail(`request body is larger than ${limit} bytes`);
-  return fail(
-    body.reason === 'unreadable' ? 'request body could not be read' : 'request body is not valid UTF-8',
-  );
-}
-
-function fail(detail: string): { readonly ok: false; readonly detail: string } {
-  return { ok: false, detail };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (body.reason === 'too-large')
+    return { ok: false, status: 413, detail: `request body is larger than ${limit} bytes` };
+  const detail =
+    body.reason === 'unreadable' ? 'request body could not be read' : 'request body is not valid UTF-8';
+  return { ok: false, status: 400, detail };
 }
 
 function sendProblem(

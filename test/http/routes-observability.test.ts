@@ -183,6 +183,44 @@ describe('GET /policies', () => {
     });
   });
 
+  const tooComplex: [string, string, string][] = [
+    [
+      'more SANs than a certificate may carry',
+      explainBody({ clientSans: Array.from({ length: 1001 }, (_, i) => `spiffe://default/s${i}`) }),
+      'clientSans has 1001 entries, more than the 1000 a client certificate may carry',
+    ],
+    [
+      'a SAN longer than a certificate may carry',
+      explainBody({ clientSans: ['spiffe://default/web', `kuma://env/${'x'.repeat(2048)}`] }),
+      'clientSans[1] is longer than 2048 bytes',
+    ],
+    [
+      'more destination tags than an inbound has',
+      explainBody({
+        destinationTags: Object.fromEntries([
+          ['kuma.io/service', 'backend'],
+          ...Array.from({ length: 64 }, (_, i) => [`tag-${i}`, 'x']),
+        ]),
+      }),
+      'destinationTags has 65 tags, more than the 64 an inbound is explained with',
+    ],
+  ];
+  it.each(tooComplex)('answers 422 for %s, before building an identity', async (_what, body, detail) => {
+    const answer = await call('POST', '/explain', body);
+    expect(answer.status).toBe(422);
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(answer.text)).toEqual({ status: 422, title: 'Unprocessable Content', detail });
+  });
+
+  it('explains a client with as many SANs as a certificate may carry', async () => {
+    const sans = Array.from({ length: 1000 }, (_, i) => `spiffe://default/s${i}`);
+    const answer = await call('POST', '/explain', explainBody({ clientSans: sans }));
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toEqual(
+      explainJson(explain(table, backend, clientFromUris(sans)).decision),
+    );
+  });
+
   it('is 503 before a policy set is loaded', async () => {
     loaded = false;
     try {
@@ -345,13 +383,15 @@ describe('POST /explain', () => {
     expect(JSON.parse(answer.text).detail).toBe('request body is not valid UTF-8');
   });
 
-  it('answers 400 for a body over 1 MiB, declared or streamed', async () => {
+  it('answers 413 for a body over 1 MiB, declared or streamed', async () => {
     const detail = `request body is larger than ${MAX_EXPLAIN_BODY_BYTES} bytes`;
+    const tooLarge = { status: 413, title: 'Payload Too Large', detail };
     expect(MAX_EXPLAIN_BODY_BYTES).toBe(1024 * 1024);
     const big = explainBody({ clientSans: ['x'.repeat(MAX_EXPLAIN_BODY_BYTES)] });
     const declared = await call('POST', '/explain', big);
-    expect(declared.status).toBe(400);
-    expect(JSON.parse(declared.text)).toEqual({ status: 400, title: 'Bad Request', detail });
+    expect(declared.status).toBe(413);
+    expect(declared.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(declared.text)).toEqual(tooLarge);
 
     const chunk = 'x'.repeat(64 * 1024);
     const streamed = await call(
@@ -359,8 +399,8 @@ describe('POST /explain', () => {
       '/explain',
       Array.from({ length: 20 }, () => chunk),
     );
-    expect(streamed.status).toBe(400);
-    expect(JSON.parse(streamed.text).detail).toBe(detail);
+    expect(streamed.status).toBe(413);
+    expect(JSON.parse(streamed.text)).toEqual(tooLarge);
 
     // Exactly 1 MiB is still read (and then judged on its content).
     const padded = explainBody({ destinationMesh: 'default' });
