@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { clientFromPrincipal, clientFromUris, NO_SPIFFE_ID } from '../../src/decision/identity.js';
 import { looksLikeUri, parseSan } from '../../src/decision/san.js';
 import type { Client } from '../../src/decision/types.js';
+import { seededRandom } from '../support/random.js';
 
 const WEB = 'spiffe://default/web';
 
@@ -151,18 +152,6 @@ function oracle(san: string): { tag: [string, string] } | { spiffe: [string, str
   return null;
 }
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // Printable ASCII, weighted towards the characters that matter to the grammar.
 const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i)).join('');
 const INTERESTING = '/:#?%@ .-_AZaz09';
@@ -194,7 +183,7 @@ const SEEDS = [
 
 describe('randomized mutations of valid SANs', () => {
   it('never yield a tag, a mesh or a service that the exact rule does not', () => {
-    const next = random(0x5eed);
+    const next = seededRandom(0x5eed);
     let accepted = 0;
     for (let round = 0; round < 20_000; round++) {
       const san = mutate(SEEDS[round % SEEDS.length] as string, next);
