@@ -113,10 +113,14 @@ const shared = new SharedTexts();
  */
 export function clientFromPrincipal(principal: string): Client {
   if (principal === '') return NO_CLIENT;
-  if (parseSan(principal).kind !== 'spiffe')
-    return invalidClient('source.principal is not a valid SPIFFE ID');
-  return clientFromUris([principal]);
+  const client = clientFromUris([principal]);
+  return client.kind === 'invalid' ? PRINCIPAL_NOT_SPIFFE : client;
 }
+
+const PRINCIPAL_NOT_SPIFFE: Client = Object.freeze({
+  kind: 'invalid',
+  reason: 'source.principal is not a valid SPIFFE ID',
+});
 
 /** `sans`: the URI SANs as presented (all of them, in order); none for an identity built by hand. */
 export function makeIdentity(
