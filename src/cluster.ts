@@ -23,6 +23,7 @@ import {
   createReloader,
   EXIT_INVALID_POLICIES,
   httpLimitsOf,
+  identityLimits,
   loadInitialState,
   logDroppedHttp,
   observability,
@@ -333,7 +334,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       state,
       settings.httpAddress,
       [
-        ...observability(state, everyReloader, aggregated),
+        ...observability(state, everyReloader, aggregated, identityLimits(settings)),
         ...adminRoutesOf(settings, { state, reloader: everyReloader, store, signingKey, metrics: own, log }),
       ],
       (error) => log.error({ err: error }, 'HTTP request failed'),

@@ -11,9 +11,11 @@ import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from 
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
+import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
 import type { Route } from './http/router.js';
+import { explainLimits } from './http/explain-request.js';
 import { ExplainThread } from './http/explain-thread.js';
 import { type ObservabilityContext, observabilityRoutes } from './http/routes-observability.js';
 import { type HttpLimits, type HttpService, startHttpServer } from './http/server.js';
@@ -70,16 +72,22 @@ const NO_POLICIES_ANSWER = {
   body: { status: 503, title: 'Service Unavailable', detail: 'no policy set loaded' },
 };
 
+export function identityLimits(settings: Settings): IdentityLimits {
+  return { maxUriSans: settings.maxCertificateSans };
+}
+
 /** GET /metrics, GET /policies and POST /explain over the live state. */
 export function observability(
   state: ServiceState,
   reloader: { readonly stale: boolean },
   registry: Pick<Registry, 'metrics' | 'contentType'>,
+  limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
 ): Route[] {
   // /explain runs on its own thread, against the generation that serves when it is asked.
-  const explainer = new ExplainThread();
+  const explainer = new ExplainThread({ limits: explainLimits(limits) });
   const context: ObservabilityContext = {
     registry,
+    identityLimits: limits,
     snapshot: () => {
       const current = state.current;
       return current === undefined ? undefined : { ...current, stale: reloader.stale };
@@ -189,8 +197,9 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
     lookup: (cache: 'decision' | 'identity', hit: boolean) => metrics.recordCacheLookup(cache, hit),
   };
   const decisions = new DecisionCache(settings.decisionCacheSize, cacheObserver);
+  const limits = identityLimits(settings);
   const identities = cachedCertificateReader(
-    clientFromCertificate,
+    (pem) => clientFromCertificate(pem, limits),
     settings.identityCacheSize,
     cacheObserver,
   );
@@ -306,7 +315,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     http = await startHttpServer(
       state,
       settings.httpAddress,
-      [...observability(state, reloader, registry), ...adminRoutes],
+      [...observability(state, reloader, registry, identityLimits(settings)), ...adminRoutes],
       (error) => log.error({ err: error }, 'HTTP request failed'),
       undefined,
       limits,

@@ -1,30 +1,41 @@
 /**
  * The body of `POST /explain` → the JSON answer, as plain data, so it can be computed on the
- * explain thread as well as in-line. A request that is malformed is a 400; one that is well formed
- * but larger than anything a Check could carry (more SANs than a certificate may hold, a SAN or a
- * tag set longer than the limits) is a 422, refused before any identity is built from it.
+ * explain thread as well as in-line. A request that is malformed is a 400. The client is bounded
+ * as for Checks (`--max-certificate-sans`): more SANs than that get a Check's answer,
+ * `invalid-identity`, without a SAN being read. A destination with more tags than any inbound is
+ * explained with is a 422.
  */
-import { clientFromCertificate, MAX_SUBJECT_ALT_NAMES, MAX_URI_BYTES } from '../authz/certificate.js';
-import { clientFromUris, makeDestination, NO_CLIENT } from '../decision/identity.js';
+import { clientFromCertificate } from '../authz/certificate.js';
+import {
+  clientFromUris,
+  DEFAULT_IDENTITY_LIMITS,
+  type IdentityLimits,
+  makeDestination,
+  NO_CLIENT,
+  tooManySans,
+} from '../decision/identity.js';
+import { looksLikeUri } from '../decision/san.js';
 import type { DecisionTable } from '../decision/table.js';
 import type { Client, Destination } from '../decision/types.js';
 import { explain, explainJson } from '../explain.js';
 import { DEFAULT_MESH, SERVICE_TAG } from '../policy/types.js';
 
-export interface ExplainLimits {
-  /** Most `clientSans`: what one certificate may carry. */
-  readonly maxClientSans: number;
-  /** Longest SAN, in UTF-8 bytes. */
-  readonly maxSanBytes: number;
+export interface ExplainLimits extends IdentityLimits {
   /** Most `destinationTags`. */
   readonly maxDestinationTags: number;
 }
 
+export const MAX_EXPLAIN_DESTINATION_TAGS = 64;
+
 export const DEFAULT_EXPLAIN_LIMITS: ExplainLimits = Object.freeze({
-  maxClientSans: MAX_SUBJECT_ALT_NAMES,
-  maxSanBytes: MAX_URI_BYTES,
-  maxDestinationTags: 64,
+  ...DEFAULT_IDENTITY_LIMITS,
+  maxDestinationTags: MAX_EXPLAIN_DESTINATION_TAGS,
 });
+
+/** The explain limits of a process whose clients are bounded by `identity`. */
+export function explainLimits(identity: IdentityLimits): ExplainLimits {
+  return { ...identity, maxDestinationTags: MAX_EXPLAIN_DESTINATION_TAGS };
+}
 
 export interface Problem {
   readonly status: number;
@@ -118,25 +129,23 @@ export function parseExplainRequest(
   let client: Client = NO_CLIENT;
   if (sans !== undefined) {
     if (!Array.isArray(sans)) return badRequest('clientSans must be an array of URI strings');
-    if (sans.length > limits.maxClientSans) {
-      return tooComplex(
-        `clientSans has ${sans.length} entries, more than the ${limits.maxClientSans} a client certificate may carry`,
-      );
+    // More SANs than a certificate may carry: the answer a Check would get, without reading them.
+    if (sans.length > limits.maxUriSans) {
+      return { ok: true, destination: makeDestination(mesh, tags), client: tooManySans('client', limits) };
     }
     const uris: string[] = [];
     for (const [i, uri] of sans.entries()) {
       if (typeof uri !== 'string') return badRequest(`clientSans[${i}] must be a string`);
-      if (Buffer.byteLength(uri) > limits.maxSanBytes) {
-        return tooComplex(`clientSans[${i}] is longer than ${limits.maxSanBytes} bytes`);
-      }
+      if (!looksLikeUri(uri))
+        return badRequest(`clientSans[${i}] must be a URI, such as spiffe://MESH/SERVICE`);
       uris.push(uri);
     }
-    client = uris.length === 0 ? NO_CLIENT : clientFromUris(uris);
+    client = uris.length === 0 ? NO_CLIENT : clientFromUris(uris, limits);
   } else if (cert !== undefined) {
     if (typeof cert !== 'string') return badRequest('clientCert must be a string holding a PEM certificate');
     if (cert.trim() === '') return badRequest('clientCert must not be empty: omit it for a plaintext client');
     // Exactly what a Check carrying this certificate gets, its identity bounds included.
-    client = clientFromCertificate(encodeURIComponent(cert));
+    client = clientFromCertificate(encodeURIComponent(cert), limits);
   }
   return { ok: true, destination: makeDestination(mesh, tags), client };
 }

@@ -9,7 +9,8 @@ import { sendJson } from './router.js';
 import type { Registry } from 'prom-client';
 import type { DecisionTable } from '../decision/table.js';
 import type { PolicySet, ResourceType } from '../policy/types.js';
-import { answerExplain, type ExplainAnswer } from './explain-request.js';
+import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from '../decision/identity.js';
+import { answerExplain, type ExplainAnswer, explainLimits } from './explain-request.js';
 
 export const MAX_EXPLAIN_BODY_BYTES = 1024 * 1024;
 
@@ -34,6 +35,8 @@ export interface ObservabilityContext {
    * answered in-line against `table`.
    */
   readonly explain?: (text: string) => Promise<ExplainAnswer>;
+  /** Bounds on a client's SANs, as for Checks (default: the `serve` defaults). */
+  readonly identityLimits?: IdentityLimits;
 }
 
 export type RouteHandler = (
@@ -131,7 +134,9 @@ async function explainHandler(req: IncomingMessage, res: ServerResponse, context
     return;
   }
   const answer =
-    context.explain === undefined ? answerExplain(table, body.text) : await context.explain(body.text);
+    context.explain === undefined
+      ? answerExplain(table, body.text, explainLimits(context.identityLimits ?? DEFAULT_IDENTITY_LIMITS))
+      : await context.explain(body.text);
   sendJson(res, answer.status, answer.body);
 }
 

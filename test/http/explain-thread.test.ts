@@ -46,9 +46,14 @@ describe('explain thread', () => {
         action: 'Deny',
         policies: ['deny-all'],
       });
-      const tooMany = request(Array.from({ length: 1001 }, (_, i) => `spiffe://default/s${i}`));
+      const tooMany = request(Array.from({ length: 257 }, (_, i) => `spiffe://default/s${i}`));
       expect(await thread.explain(tooMany, deny)).toEqual(answerExplain(deny.table, tooMany));
-      expect((await thread.explain(tooMany, deny)).status).toBe(422);
+      expect((await thread.explain(tooMany, deny)).body).toMatchObject({ via: 'invalid-identity' });
+      const manyTags = JSON.stringify({
+        destinationTags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`t${i}`, 'x'])),
+      });
+      expect(await thread.explain(manyTags, deny)).toEqual(answerExplain(deny.table, manyTags));
+      expect((await thread.explain(manyTags, deny)).status).toBe(422);
     } finally {
       thread.close();
     }
