@@ -93,10 +93,10 @@ export function observability(
       return current === undefined ? undefined : { ...current, stale: reloader.stale };
     },
     table: () => state.current?.table,
-    explain: (text) => {
+    explain: (body) => {
       const current = state.current;
       if (current === undefined) return Promise.resolve(NO_POLICIES_ANSWER);
-      return explainer.explain(text, current);
+      return explainer.explain(body, current);
     },
   };
   return observabilityRoutes.map((route) => ({

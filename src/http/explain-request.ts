@@ -66,12 +66,21 @@ const tooComplex = (detail: string): { ok: false; problem: Problem } => ({
   problem: problem(422, 'Unprocessable Content', detail),
 });
 
-/** Decides the request of `text` against `table` and says why; never throws for bad input. */
+/**
+ * Decides the request of `body` (its bytes, or text) against `table` and says why; never throws
+ * for bad input.
+ */
 export function answerExplain(
   table: DecisionTable,
-  text: string,
+  body: Uint8Array | string,
   limits: ExplainLimits = DEFAULT_EXPLAIN_LIMITS,
 ): ExplainAnswer {
+  let text: string;
+  try {
+    text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return { status: 400, body: problem(400, 'Bad Request', 'request body is not valid UTF-8') };
+  }
   const request = parseExplainRequest(text, limits);
   if (!request.ok) return { status: request.problem.status, body: request.problem };
   return { status: 200, body: explainJson(explain(table, request.destination, request.client).decision) };

@@ -63,8 +63,12 @@ export class ExplainThread {
     this.#maxPending = options.maxPending ?? EXPLAIN_MAX_PENDING;
   }
 
-  explain(text: string, policies: ExplainPolicies): Promise<ExplainAnswer> {
-    if (this.#inLine) return Promise.resolve(answerExplain(policies.table, text, this.#limits));
+  /**
+   * Explains the request of `body`. Its buffer is handed over to the thread (the main thread
+   * never decodes or holds the text of a large body); pass a buffer of its own.
+   */
+  explain(body: Uint8Array, policies: ExplainPolicies): Promise<ExplainAnswer> {
+    if (this.#inLine) return Promise.resolve(answerExplain(policies.table, body, this.#limits));
     if (this.#pending.size >= this.#maxPending) {
       return Promise.resolve(
         answerOf(
@@ -86,7 +90,8 @@ export class ExplainThread {
       const timer = setTimeout(() => this.#overBudget(id), this.#budgetMs);
       timer.unref();
       this.#pending.set(id, { resolve, timer });
-      this.#post(worker, { kind: 'explain', id, text, limits: this.#limits });
+      worker.ref();
+      this.#post(worker, { kind: 'explain', id, body, limits: this.#limits }, [body.buffer as ArrayBuffer]);
     });
   }
 
@@ -95,8 +100,8 @@ export class ExplainThread {
     this.#end(problem(503, 'Service Unavailable', 'the service is stopping'));
   }
 
-  #post(worker: Worker, job: ExplainJob): void {
-    worker.postMessage(job);
+  #post(worker: Worker, job: ExplainJob, transfer: ArrayBuffer[] = []): void {
+    worker.postMessage(job, transfer);
   }
 
   #overBudget(id: number): void {
@@ -131,11 +136,11 @@ export class ExplainThread {
 
   #spawn(): Worker {
     const worker = new Worker(workerUrl);
-    worker.unref(); // an idle explain thread must not keep the process alive
     worker.on('message', (reply: ExplainReply) => {
       const pending = this.#pending.get(reply.id);
       if (pending === undefined) return;
       this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) worker.unref();
       clearTimeout(pending.timer);
       pending.resolve(reply.answer);
     });
@@ -145,6 +150,9 @@ export class ExplainThread {
     };
     worker.on('error', fail);
     worker.on('exit', fail);
+    // After the listeners, which ref the thread again: an idle explain thread must not keep the
+    // process alive; one with explanations pending does (see #track).
+    worker.unref();
     this.#worker = worker;
     return worker;
   }

@@ -13,7 +13,13 @@ import { answerExplain, type ExplainAnswer, type ExplainLimits } from './explain
 
 export type ExplainJob =
   | { readonly kind: 'policies'; readonly generation: number; readonly set: PolicySet }
-  | { readonly kind: 'explain'; readonly id: number; readonly text: string; readonly limits: ExplainLimits };
+  | {
+      readonly kind: 'explain';
+      readonly id: number;
+      /** The request body, transferred (not copied) to this thread and decoded here. */
+      readonly body: Uint8Array;
+      readonly limits: ExplainLimits;
+    };
 
 export interface ExplainReply {
   readonly id: number;
@@ -47,7 +53,7 @@ parentPort?.on('message', (job: ExplainJob) => {
     answer =
       table === undefined
         ? { status: 503, body: { status: 503, title: 'Service Unavailable', detail: 'no policy set loaded' } }
-        : answerExplain(table, job.text, job.limits);
+        : answerExplain(table, job.body, job.limits);
   } catch {
     answer = {
       status: 500,

@@ -4,7 +4,7 @@
  * request and response and a context giving the registry and the live policies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBodyText } from './body.js';
+import { readBodyBytes } from './body.js';
 import { sendJson } from './router.js';
 import type { Registry } from 'prom-client';
 import type { DecisionTable } from '../decision/table.js';
@@ -34,7 +34,7 @@ export interface ObservabilityContext {
    * Answers POST /explain off the main thread (see explain-thread.ts); without it the request is
    * answered in-line against `table`.
    */
-  readonly explain?: (text: string) => Promise<ExplainAnswer>;
+  readonly explain?: (body: Uint8Array) => Promise<ExplainAnswer>;
   /** Bounds on a client's SANs, as for Checks (default: the `serve` defaults). */
   readonly identityLimits?: IdentityLimits;
 }
@@ -122,10 +122,13 @@ export function policyListing(snapshot: StateSnapshot): PolicyListing {
 }
 
 async function explainHandler(req: IncomingMessage, res: ServerResponse, context: ObservabilityContext) {
-  const body = await readBody(req, MAX_EXPLAIN_BODY_BYTES);
+  // Bytes, not text: decoding and parsing a large body is left to the explain thread.
+  const body = await readBodyBytes(req, MAX_EXPLAIN_BODY_BYTES);
   if (!body.ok) {
-    const title = body.status === 413 ? 'Payload Too Large' : 'Bad Request';
-    sendProblem(res, body.status, title, body.detail, { connection: 'close' });
+    if (body.reason === 'too-large') {
+      const detail = `request body is larger than ${MAX_EXPLAIN_BODY_BYTES} bytes`;
+      sendProblem(res, 413, 'Payload Too Large', detail, { connection: 'close' });
+    } else sendProblem(res, 400, 'Bad Request', 'request body could not be read', { connection: 'close' });
     return;
   }
   const table = context.table();
@@ -135,24 +138,9 @@ async function explainHandler(req: IncomingMessage, res: ServerResponse, context
   }
   const answer =
     context.explain === undefined
-      ? answerExplain(table, body.text, explainLimits(context.identityLimits ?? DEFAULT_IDENTITY_LIMITS))
-      : await context.explain(body.text);
+      ? answerExplain(table, body.bytes, explainLimits(context.identityLimits ?? DEFAULT_IDENTITY_LIMITS))
+      : await context.explain(body.bytes);
   sendJson(res, answer.status, answer.body);
-}
-
-type Read =
-  | { readonly ok: true; readonly text: string }
-  | { readonly ok: false; readonly status: 400 | 413; readonly detail: string };
-
-/** Reads the whole body as UTF-8, refusing one longer than `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Read> {
-  const body = await readBodyText(req, limit);
-  if (body.ok) return body;
-  if (body.reason === 'too-large')
-    return { ok: false, status: 413, detail: `request body is larger than ${limit} bytes` };
-  const detail =
-    body.reason === 'unreadable' ? 'request body could not be read' : 'request body is not valid UTF-8';
-  return { ok: false, status: 400, detail };
 }
 
 function sendProblem(

@@ -28,6 +28,8 @@ const policiesOf = (set: typeof ALLOW, generation: number) => ({
   set,
   table: compileTables(set, generation).table,
 });
+/** A body in a buffer of its own: the thread takes it over. */
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const request = (sans: string[]) =>
   JSON.stringify({ destinationTags: { 'kuma.io/service': 'backend' }, clientSans: sans });
 
@@ -37,23 +39,28 @@ describe('explain thread', () => {
     try {
       const allow = policiesOf(ALLOW, 1);
       const text = request(['spiffe://default/web']);
-      const first = await thread.explain(text, allow);
+      const first = await thread.explain(bytes(text), allow);
       expect(first).toEqual(answerExplain(allow.table, text));
       expect(first.body).toMatchObject({ action: 'Allow', decidedBy: { policy: 'allow-web' } });
 
       const deny = policiesOf(DENY, 2);
-      expect((await thread.explain(text, deny)).body).toMatchObject({
+      expect((await thread.explain(bytes(text), deny)).body).toMatchObject({
         action: 'Deny',
         policies: ['deny-all'],
       });
       const tooMany = request(Array.from({ length: 257 }, (_, i) => `spiffe://default/s${i}`));
-      expect(await thread.explain(tooMany, deny)).toEqual(answerExplain(deny.table, tooMany));
-      expect((await thread.explain(tooMany, deny)).body).toMatchObject({ via: 'invalid-identity' });
+      expect(await thread.explain(bytes(tooMany), deny)).toEqual(answerExplain(deny.table, tooMany));
+      expect((await thread.explain(bytes(tooMany), deny)).body).toMatchObject({ via: 'invalid-identity' });
       const manyTags = JSON.stringify({
         destinationTags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`t${i}`, 'x'])),
       });
-      expect(await thread.explain(manyTags, deny)).toEqual(answerExplain(deny.table, manyTags));
-      expect((await thread.explain(manyTags, deny)).status).toBe(422);
+      expect(await thread.explain(bytes(manyTags), deny)).toEqual(answerExplain(deny.table, manyTags));
+      expect((await thread.explain(bytes(manyTags), deny)).status).toBe(422);
+      // The body is decoded on the thread: invalid UTF-8 is still a 400.
+      expect(await thread.explain(Uint8Array.of(0x7b, 0xc3, 0x28, 0x7d), deny)).toEqual({
+        status: 400,
+        body: { status: 400, title: 'Bad Request', detail: 'request body is not valid UTF-8' },
+      });
     } finally {
       thread.close();
     }
@@ -64,7 +71,7 @@ describe('explain thread', () => {
     const thread = new ExplainThread({ budgetMs: 1 });
     const text = request(['spiffe://default/web']);
     try {
-      expect(await thread.explain(text, policiesOf(ALLOW, 1))).toEqual({
+      expect(await thread.explain(bytes(text), policiesOf(ALLOW, 1))).toEqual({
         status: 422,
         body: {
           status: 422,
@@ -77,7 +84,7 @@ describe('explain thread', () => {
     }
     const patient = new ExplainThread({ budgetMs: 10_000 });
     try {
-      expect((await patient.explain(text, policiesOf(ALLOW, 1))).status).toBe(200);
+      expect((await patient.explain(bytes(text), policiesOf(ALLOW, 1))).status).toBe(200);
     } finally {
       patient.close();
     }
@@ -88,7 +95,7 @@ describe('explain thread', () => {
     const text = request(['spiffe://default/web']);
     const policies = policiesOf(ALLOW, 1);
     try {
-      const answers = await Promise.all([1, 2, 3].map(() => thread.explain(text, policies)));
+      const answers = await Promise.all([1, 2, 3].map(() => thread.explain(bytes(text), policies)));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
       expect(answers[2]?.body).toEqual({
         status: 429,

@@ -5,8 +5,8 @@
  * descriptor and no new Envoy connection could be accepted. While they are held, 10 new gRPC
  * connections each get a correct answer within 1 s.
  */
+import { fork } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect as connectTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -14,14 +14,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { softOpenFileLimit } from '../../src/open-files.js';
 import { connect } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { lowestPriority, raisePriority, restorePriority } from '../support/priority.js';
 import { ensureBuilt, killServe, type StartedServe, startServe } from '../support/server.js';
 
 const SERVER_OPEN_FILES = 1024;
-/** What this test process keeps for itself (vitest, its workers, the gRPC clients). */
+/** What the attacking process keeps for itself. */
 const OWN_RESERVE = 512;
 /**
- * 4 000 attacking sockets, or as many as this process's own soft limit allows. Either way they
- * are several times the server's 1 024 descriptors, which is what the test is about.
+ * 4 000 attacking sockets, or as many as the soft open-file limit allows the attacking process
+ * (it inherits this one's). Either way they are several times the server's 1 024 descriptors,
+ * which is what the test is about.
  */
 const SLOWLORIS = Math.min(4000, (softOpenFileLimit() ?? 4096 + OWN_RESERVE) - OWN_RESERVE);
 
@@ -36,40 +38,56 @@ spec:
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-/** Holds `count` connections trickling an unfinished request; reopens each one the server closes. */
+/**
+ * Another process holding `count` connections to `port`, each trickling an unfinished request,
+ * and reopening each one the server closes (spread out, so that it is not a tight connect loop).
+ * It reports how many connections it opened and holds.
+ */
 function slowloris(port: number, count: number) {
-  const sockets = new Set<Socket>();
-  let stopped = false;
-  let opened = 0;
-  const open = (): void => {
-    if (stopped) return;
-    const socket = connectTcp(port, '127.0.0.1');
-    sockets.add(socket);
-    opened++;
-    socket.setNoDelay(true);
-    socket.on('error', () => {});
-    socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
-    socket.on('close', () => {
-      sockets.delete(socket);
-      // Reconnect, as an attacker would, spread out so that the test is not a tight connect loop.
-      setTimeout(open, 500 + Math.random() * 1000).unref();
+  const dir = mkdtempSync(join(tmpdir(), 'mtp-slowloris-client-'));
+  const file = join(dir, 'slowloris.cjs');
+  writeFileSync(
+    file,
+    `
+    const { connect } = require('node:net');
+    const sockets = new Set();
+    let opened = 0;
+    let stopped = false;
+    const open = () => {
+      if (stopped) return;
+      const socket = connect(${port}, '127.0.0.1');
+      sockets.add(socket);
+      opened++;
+      socket.setNoDelay(true);
+      socket.on('error', () => {});
+      socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n'));
+      socket.on('close', () => {
+        sockets.delete(socket);
+        setTimeout(open, 500 + Math.random() * 1000);
+      });
+    };
+    setInterval(() => { for (const s of sockets) if (s.writable) s.write('X'); }, 2000);
+    for (let i = 0; i < ${count}; i++) open();
+    process.on('message', (m) => {
+      if (m === 'stop') { stopped = true; for (const s of sockets) s.destroy(); process.exit(0); }
+      else process.send({ opened, held: sockets.size });
     });
-  };
-  const trickle = setInterval(() => {
-    for (const socket of sockets) if (socket.writable) socket.write('X');
-  }, 2000);
-  for (let i = 0; i < count; i++) open();
+  `,
+  );
+  const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  lowestPriority(child.pid);
   return {
-    get held(): number {
-      return sockets.size;
+    stats(): Promise<{ opened: number; held: number }> {
+      return new Promise((resolve) => {
+        child.once('message', (m) => resolve(m as { opened: number; held: number }));
+        child.send('stats');
+      });
     },
-    get opened(): number {
-      return opened;
-    },
-    stop(): void {
-      stopped = true;
-      clearInterval(trickle);
-      for (const socket of sockets) socket.destroy();
+    stop(): Promise<void> {
+      return new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.send('stop');
+      });
     },
   };
 }
@@ -81,9 +99,15 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtp-slowloris-'));
   writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
   server = await startServe(['--policies', dir], {}, { openFileLimit: SERVER_OPEN_FILES });
+  // What is measured is this server against the attack, not the machine's load (see priority.ts).
+  raisePriority(server.child.pid);
+  raisePriority(process.pid);
 });
 
-afterAll(() => killServe(server));
+afterAll(async () => {
+  await killServe(server);
+  restorePriority(process.pid);
+});
 
 describe('slowloris on the HTTP port', () => {
   it('keeps the HTTP cap at half the open-file limit', () => {
@@ -97,7 +121,7 @@ describe('slowloris on the HTTP port', () => {
     try {
       // Let the flood build up: every socket connected once, the ones over the cap closed.
       await new Promise((resolve) => setTimeout(resolve, 3000));
-      expect(attack.opened).toBeGreaterThanOrEqual(SLOWLORIS);
+      expect((await attack.stats()).opened).toBeGreaterThanOrEqual(SLOWLORIS);
 
       const elapsed: number[] = [];
       for (let i = 0; i < 10; i++) {
@@ -120,7 +144,7 @@ describe('slowloris on the HTTP port', () => {
         true,
       );
     } finally {
-      attack.stop();
+      await attack.stop();
     }
     // Once the flood is over, the HTTP port answers again.
     const healthz = await fetch(`http://127.0.0.1:${s.httpPort}/healthz`);
