@@ -65,7 +65,7 @@ export class ExplainThread {
 
   /**
    * Explains the request of `body`. Its buffer is handed over to the thread (the main thread
-   * never decodes or holds the text of a large body); pass a buffer of its own.
+   * never decodes or holds the text of a large body); a view into a larger buffer is copied first.
    */
   explain(body: Uint8Array, policies: ExplainPolicies): Promise<ExplainAnswer> {
     if (this.#inLine) return Promise.resolve(answerExplain(policies.table, body, this.#limits));
@@ -91,7 +91,10 @@ export class ExplainThread {
       timer.unref();
       this.#pending.set(id, { resolve, timer });
       worker.ref();
-      this.#post(worker, { kind: 'explain', id, body, limits: this.#limits }, [body.buffer as ArrayBuffer]);
+      const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+      this.#post(worker, { kind: 'explain', id, body: own, limits: this.#limits }, [
+        own.buffer as ArrayBuffer,
+      ]);
     });
   }
 
