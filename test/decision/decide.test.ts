@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/decision/decide.js';
-import { clientFromUris, invalidClient, NO_CLIENT } from '../../src/decision/identity.js';
+import { clientFromUris, invalidClient, makeDestination, NO_CLIENT } from '../../src/decision/identity.js';
 import type { Client, Destination } from '../../src/decision/types.js';
 import { compilePolicySet } from '../../src/policy/compile.js';
 import type { MeshTrafficPermission } from '../../src/policy/types.js';
@@ -185,6 +185,63 @@ describe('policy ordering', () => {
     );
     expect(decision.policies).toEqual(['aaa-hashed-name', 'mmm']);
     expect(decision).toMatchObject({ action: 'Deny', decidedBy: { policy: 'mmm' } });
+  });
+
+  it('an empty kuma.io/display-name counts as unset: the name sorts', () => {
+    const decision = run(
+      [allowFrom('zzz', mesh(), { labels: { 'kuma.io/display-name': '' } }), denyFrom('mmm', mesh())],
+      d,
+      client('web'),
+    );
+    expect(decision.policies).toEqual(['zzz', 'mmm']);
+    expect(decision).toMatchObject({ action: 'Deny', decidedBy: { policy: 'mmm' } });
+  });
+});
+
+describe('top-level MeshServiceSubset with a kuma.io/service tag', () => {
+  // Kuma's matcher starts from kuma.io/service: <name> and lets the tags override it.
+  const policy = mtp('p', serviceSubset('backend', { 'kuma.io/service': 'db' }), [[mesh(), 'Allow']]);
+
+  it('selects the service its tags name', () => {
+    expect(run([policy], dest('db'), client('web'))).toMatchObject({
+      action: 'Allow',
+      policies: ['p'],
+      decidedBy: { policy: 'p', fromIndex: 0 },
+    });
+  });
+
+  it('does not select the service its name gives', () => {
+    expect(run([policy], dest('backend'), client('web'))).toMatchObject({ action: 'Deny', via: 'no-policy' });
+  });
+
+  it('still requires its other tags', () => {
+    const tagged = mtp('t', serviceSubset('backend', { 'kuma.io/service': 'db', version: 'v1' }), [
+      [mesh(), 'Allow'],
+    ]);
+    expect(run([tagged], dest('db', { version: 'v1' }), client('web')).action).toBe('Allow');
+    expect(run([tagged], dest('db', { version: 'v2' }), client('web')).via).toBe('no-policy');
+  });
+});
+
+describe('tag keys that are Object.prototype names', () => {
+  it('__proto__ and constructor select and cover like any other key', () => {
+    const tags = Object.create(null) as Record<string, string>;
+    tags.__proto__ = 'y';
+    tags.constructor = 'z';
+    const top = Object.create(null) as Record<string, string>;
+    top.__proto__ = 'x';
+    const policy = mtp('p', subset(top), [[subset(tags), 'Allow']]);
+    const inbound = makeDestination(
+      'default',
+      new Map([
+        ['kuma.io/service', 'b'],
+        ['__proto__', 'x'],
+      ]),
+    );
+    const uris = ['spiffe://default/web', 'kuma://__proto__/y', 'kuma://constructor/z'];
+    expect(run([policy], inbound, clientFromUris(uris))).toMatchObject({ action: 'Allow', via: 'rule' });
+    expect(run([policy], inbound, clientFromUris(uris.slice(0, 2))).via).toBe('no-matching-from');
+    expect(run([policy], dest('b'), clientFromUris(uris)).via).toBe('no-policy');
   });
 });
 
