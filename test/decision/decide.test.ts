@@ -3,7 +3,7 @@ import { decide } from '../../src/decision/decide.js';
 import { clientFromUris, invalidClient, makeDestination, NO_CLIENT } from '../../src/decision/identity.js';
 import type { Client, Destination } from '../../src/decision/types.js';
 import { compilePolicySet } from '../../src/policy/compile.js';
-import type { MeshTrafficPermission } from '../../src/policy/types.js';
+import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 import {
   client,
   dest,
@@ -225,11 +225,12 @@ describe('top-level MeshServiceSubset with a kuma.io/service tag', () => {
 
 describe('tag keys that are Object.prototype names', () => {
   it('__proto__ and constructor select and cover like any other key', () => {
-    const tags = Object.create(null) as Record<string, string>;
-    tags.__proto__ = 'y';
-    tags.constructor = 'z';
-    const top = Object.create(null) as Record<string, string>;
-    top.__proto__ = 'x';
+    // fromEntries defines own keys, as the validator's null-prototype maps hold them.
+    const tags: Record<string, string> = Object.fromEntries([
+      ['__proto__', 'y'],
+      ['constructor', 'z'],
+    ]);
+    const top: Record<string, string> = Object.fromEntries([['__proto__', 'x']]);
     const policy = mtp('p', subset(top), [[subset(tags), 'Allow']]);
     const inbound = makeDestination(
       'default',
@@ -406,14 +407,107 @@ describe('clients with several values for a tag (several inbounds)', () => {
     expect(run([p], dest('x'), client('a', { env: ['prod', 'qa'] })).action).toBe('Allow');
   });
 
-  it('prefers Allow over AllowWithShadowDeny among satisfied atoms', () => {
-    const p = mtp('p', mesh(), [
+  it('a matched AllowWithShadowDeny atom makes it AllowWithShadowDeny even beside a matched Allow atom', () => {
+    // Envoy allows on either atom, and its shadow rules (the AllowWithShadowDeny atoms alone) deny.
+    const allowFirst = mtp('p', mesh(), [
+      [service('a'), 'Allow'],
+      [service('b'), 'AllowWithShadowDeny'],
+    ]);
+    expect(run([allowFirst], dest('x'), client(['a', 'b']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      via: 'rule',
+      decidedBy: { policy: 'p', fromIndex: 1 },
+    });
+    const shadowFirst = mtp('p', mesh(), [
       [service('a'), 'AllowWithShadowDeny'],
       [service('b'), 'Allow'],
     ]);
-    expect(run([p], dest('x'), client(['a', 'b']))).toMatchObject({
+    expect(run([shadowFirst], dest('x'), client(['a', 'b']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      decidedBy: { fromIndex: 0 },
+    });
+    expect(run([shadowFirst], dest('x'), client(['b', 'c'])).action).toBe('Allow');
+  });
+
+  it('an AllowWithShadowDeny entry overridden in every matched atom does not count', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'AllowWithShadowDeny'],
+      [service('b'), 'Allow'],
+      [subset({ env: 'prod' }), 'Deny'],
+      [serviceSubset('b', { env: 'prod' }), 'Allow'],
+    ]);
+    // {a, env=prod} → Deny (the Deny comes later); {b, env=prod} → Allow.
+    expect(run([p], dest('x'), client(['a', 'b'], { env: 'prod' }))).toMatchObject({
       action: 'Allow',
+      decidedBy: { fromIndex: 3 },
+    });
+  });
+
+  it('the last AllowWithShadowDeny entry some matched atom reaches decides', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'AllowWithShadowDeny'],
+      [service('b'), 'AllowWithShadowDeny'],
+      [service('c'), 'Deny'],
+    ]);
+    expect(run([p], dest('x'), client(['a', 'b', 'c']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
       decidedBy: { fromIndex: 1 },
+    });
+  });
+
+  it('denied multi-valued clients name the last covering entry', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'Deny'],
+      [service('b'), 'Deny'],
+      [service('c'), 'Allow'],
+    ]);
+    expect(run([p], dest('x'), client(['b', 'a']))).toMatchObject({
+      action: 'Deny',
+      via: 'rule',
+      decidedBy: { fromIndex: 1 },
+    });
+  });
+
+  it("components are Kuma's: a subset naming two services joins otherwise separate components", () => {
+    // Alone, {team=x} and {team=x, env=1} form one component and {team=y, env=2} another: the client
+    // (team=x, env 1 and 2) must pick env=1 in the first, so {team=x, env=1} denies. The
+    // MeshServiceSubset {kuma.io/service: a and b} intersects all three and joins them: env=2 then
+    // becomes a choice of the one component, under which only {team=x} (Allow) is contained.
+    const base: [TargetRef, Action][] = [
+      [subset({ team: 'x' }), 'Allow'],
+      [subset({ team: 'x', env: '1' }), 'Deny'],
+      [subset({ team: 'y', env: '2' }), 'Allow'],
+    ];
+    const who = client('web', { team: 'x', env: ['1', '2'] });
+    expect(run([mtp('p', mesh(), base)], dest('x'), who).action).toBe('Deny');
+    const bridge: [TargetRef, Action] = [serviceSubset('a', { 'kuma.io/service': 'b' }), 'Deny'];
+    expect(run([mtp('p', mesh(), [...base, bridge])], dest('x'), who)).toMatchObject({
+      action: 'Allow',
+      decidedBy: { fromIndex: 0 },
+    });
+  });
+
+  it('an entry decides the atoms of every component naming all its tags, even for one value per key', () => {
+    // {x=1,y=1,z=1} conflicts with each of the ring M_x..B2, so it is not in their component; but
+    // that component names x, y and z = 1, so its atom for this client contains it (Kuma gives an
+    // atom the last entry of the whole list it contains). That atom is AllowWithShadowDeny, while
+    // the entry's own component ends with the broader Allow.
+    const p = mtp('p', mesh(), [
+      [subset({ x: '1', y: '1', z: '1' }), 'AllowWithShadowDeny'],
+      [subset({ x: '1', y: '2' }), 'Deny'],
+      [subset({ y: '1', z: '2' }), 'Deny'],
+      [subset({ z: '1', x: '2' }), 'Deny'],
+      [subset({ x: '1', z: '2' }), 'Deny'],
+      [subset({ y: '1', x: '2' }), 'Deny'],
+      [subset({ x: '1', y: '1', z: '1', w: '1' }), 'Allow'],
+    ]);
+    expect(run([p], dest('b'), client('web', { x: '1', y: '1', z: '1', w: '1' }))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      decidedBy: { fromIndex: 0 },
+    });
+    expect(run([p], dest('b'), client('web', { x: '1', y: '1', z: '2', w: '1' }))).toMatchObject({
+      action: 'Deny',
+      decidedBy: { fromIndex: 4 },
     });
   });
 
