@@ -8,20 +8,12 @@
 import type { Action, MeshTrafficPermission, ProxyType, TargetRef } from '../../src/policy/types.js';
 import type { ReferenceClient } from './kuma-reference.js';
 import { mtp } from './policies.js';
+import { seededRandom } from './random.js';
 
 export type Random = () => number;
 
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of every randomized suite. */
+export const rng: (seed: number) => Random = seededRandom;
 
 export function pick<T>(r: Random, list: readonly T[]): T {
   return list[Math.floor(r() * list.length)] as T;
