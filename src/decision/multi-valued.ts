@@ -1,20 +1,21 @@
 /**
- * Kuma's answer for a client whose certificate carries several values for one tag key.
+ * Kuma's answer by its atoms: for a client whose certificate carries several values for a tag key,
+ * and for any client of a program where an entry decides atoms outside its own component.
  *
  * Kuma (classic `from`, 2.7.11–2.7.20) turns the joined from list into RBAC principals: entries
  * whose subsets intersect form connected components; per component it enumerates every "atom" that
  * takes, for each key of the component, one of its values or the negation of them all; each atom
- * gets the action of the last entry contained in it. Envoy allows when an Allow or
- * AllowWithShadowDeny atom matches the SANs, and its shadow rules (the AllowWithShadowDeny atoms
+ * gets the action of the last entry of the whole list contained in it. Envoy allows when an Allow
+ * or AllowWithShadowDeny atom matches the SANs, and its shadow rules (the AllowWithShadowDeny atoms
  * alone) report a shadow deny when one of those matches, whatever else matched.
  *
  * The atoms a client matches are exactly the choices, for each key of a component, of one of the
  * client's values the component names (the negation when it names none). Rather than enumerate
  * them (a product over keys), this asks per candidate entry whether some such choice has it as the
- * last contained entry: choose its values, then every later covered entry of the component must
- * be avoided by choosing differently on one of its other keys. That is a small search with strong
- * shortcuts (a value no later entry uses escapes them all), bounded by a work budget; past the
- * budget the answer is `too-complex`, never a guess.
+ * last contained entry: choose its values, then every later covered entry the component's atoms
+ * can contain must be avoided by choosing differently on one of its other keys. That is a small
+ * search with strong shortcuts (a value no later entry uses escapes them all), bounded by a work
+ * budget; past the budget the answer is `too-complex`, never a guess.
  */
 import type { AtomIndex, Component, SubsetNode } from './atom-index.js';
 import { avoidable, type Constraint } from './avoid-search.js';
@@ -25,7 +26,7 @@ import { COST, WorkBudget } from './work-budget.js';
 export { MULTI_VALUED_WORK_LIMIT, WorkBudget } from './work-budget.js';
 
 export type MultiValuedAnswer =
-  /** The entry whose action applies (see decideMultiValued in decide.ts for the choice). */
+  /** The entry whose action applies. */
   | { readonly kind: 'entry'; readonly entry: CompiledEntry }
   | { readonly kind: 'no-match' }
   | { readonly kind: 'too-complex' };
@@ -73,6 +74,7 @@ function coveredByComponent(
 ): Map<number, SubsetNode[]> {
   const covered = new Map<number, SubsetNode[]>();
   const add = (node: SubsetNode): void => {
+    budget.spend(COST.index * node.expressibleIn.length);
     for (const component of node.expressibleIn) {
       const list = covered.get(component);
       if (list === undefined) covered.set(component, [node]);
