@@ -51,7 +51,7 @@ interface Draft {
   position: number;
   readonly keys: string[];
   readonly values: string[];
-  /** Each pair as one text (JSON), parallel to keys. */
+  /** Each pair as one text, parallel to keys. */
   readonly pairTexts: string[];
   /** Some key holds two values: a MeshServiceSubset whose kuma.io/service tag differs from its name. */
   readonly contradictory: boolean;
@@ -135,33 +135,43 @@ function expressibleIn(
 function distinctSubsets(entries: readonly CompiledEntry[]): Draft[] {
   const bySignature = new Map<string, Draft>();
   entries.forEach((entry, position) => {
-    const pairs = new Map<string, [string, string]>();
+    // Distinct pairs in a canonical order; a from entry has a handful, so arrays beat maps here.
+    const order: number[] = [];
+    const texts: string[] = [];
     for (let t = 0; t < entry.keys.length; t++) {
-      const key = entry.keys[t] as string;
-      const value = entry.values[t] as string;
-      pairs.set(JSON.stringify([key, value]), [key, value]);
+      const text = pairText(entry.keys[t] as string, entry.values[t] as string);
+      if (texts.includes(text)) continue;
+      texts.push(text);
+      order.push(t);
     }
-    const sorted = [...pairs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    const signature = sorted.map(([text]) => text).join(',');
+    const sorted = order.map((t, i) => ({ t, text: texts[i] as string }));
+    if (sorted.length > 1) sorted.sort((a, b) => (a.text < b.text ? -1 : 1));
+    const pairTexts = sorted.map((p) => p.text);
+    const signature = pairTexts.join(',');
     const known = bySignature.get(signature);
     if (known !== undefined) {
       known.entry = entry;
       known.position = position;
       return;
     }
-    const keys = sorted.map(([, pair]) => pair[0]);
-    const distinctKeys = [...new Set(keys)];
+    const keys = sorted.map((p) => entry.keys[p.t] as string);
+    const distinctKeys = keys.length > 1 ? [...new Set(keys)] : keys;
     bySignature.set(signature, {
       entry,
       position,
       keys,
-      values: sorted.map(([, pair]) => pair[1]),
-      pairTexts: sorted.map(([text]) => text),
+      values: sorted.map((p) => entry.values[p.t] as string),
+      pairTexts,
       contradictory: distinctKeys.length < keys.length,
-      keySignature: JSON.stringify(distinctKeys),
+      keySignature: distinctKeys.map((k) => `${k.length}:${k}`).join(''),
     });
   });
   return [...bySignature.values()];
+}
+
+/** One pair as text, unambiguous whatever the key holds (its length comes first). */
+function pairText(key: string, value: string): string {
+  return `${key.length}:${key}=${value}`;
 }
 
 /** Kuma's (fixed, 2.7.11+) Subset.Intersect on positive subsets: no key with two different values. */

@@ -39,12 +39,25 @@ export function decide(table: DecisionTable, destination: Destination | undefine
 
 /**
  * Whether a client with one value per key is decided by the last entry it covers. True unless some
- * entry can decide atoms of a component other than its own (see atom-index.ts); a kind Mesh entry
- * makes one component of everything, so no index is needed then.
+ * entry can decide atoms of a component other than its own (see atom-index.ts). No index is needed
+ * for the common shapes: a kind Mesh entry makes one component of everything, and entries of one
+ * pair each on one key (a list of MeshService entries) are each their own component.
  */
 function isSimple(program: InboundProgram): boolean {
-  program.simple ??= program.entries.some((e) => e.keys.length === 0) || atomsOf(program).simple;
+  program.simple ??=
+    hasMeshEntry(program.entries) || onePairOnOneKey(program.entries) || atomsOf(program).simple;
   return program.simple;
+}
+
+function hasMeshEntry(entries: readonly CompiledEntry[]): boolean {
+  for (const entry of entries) if (entry.keys.length === 0) return true;
+  return false;
+}
+
+function onePairOnOneKey(entries: readonly CompiledEntry[]): boolean {
+  const key = entries[0]?.keys[0];
+  for (const entry of entries) if (entry.keys.length !== 1 || entry.keys[0] !== key) return false;
+  return true;
 }
 
 function atomsOf(program: InboundProgram): AtomIndex {
