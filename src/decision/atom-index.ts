@@ -175,7 +175,7 @@ function pairText(key: string, value: string): string {
 }
 
 /** Kuma's (fixed, 2.7.11+) Subset.Intersect on positive subsets: no key with two different values. */
-export function intersects(a: Draft | SubsetNode, b: Draft | SubsetNode): boolean {
+function intersects(a: Draft, b: Draft): boolean {
   for (let i = 0; i < a.keys.length; i++) {
     for (let j = 0; j < b.keys.length; j++) {
       if (a.keys[i] === b.keys[j] && a.values[i] !== b.values[j]) return false;
