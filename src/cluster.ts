@@ -23,6 +23,7 @@ import {
   createReloader,
   EXIT_INVALID_POLICIES,
   loadInitialState,
+  logAdminWriters,
   observability,
   openAdminStore,
   openSigningKey,
@@ -342,6 +343,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
       'listening',
     );
+    logAdminWriters(settings, state, log);
     stopPrimary = async () => {
       reloader.stop();
       state.drain();

@@ -5,8 +5,10 @@
 
 import { Registry } from 'prom-client';
 import { createAuditLog } from './admin/audit.js';
+import { builtinDefaultBinding } from './admin/builtins.js';
 import { createAdminRoutes } from './admin/routes.js';
 import { AdminStore } from './admin/store.js';
+import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
@@ -236,10 +238,18 @@ export function adminRoutesOf(
       ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
     },
     accessType: settings.accessType,
+    defaultBinding: builtinDefaultBinding(settings.adminDefaultBinding),
     audit: createAuditLog(),
     onRequest: (method, code) => metrics.recordAdminRequest(method, code),
     log,
   });
+}
+
+/** Says at start-up who may write through the admin API; a warning when unauthenticated callers may. */
+export function logAdminWriters(settings: Settings, state: ServiceState, log: Logger): void {
+  const writers = describeWriters(settings, state.current?.set.accessRoleBindings ?? []);
+  if (writers.openBindings.length > 0) log.warn({ openBindings: writers.openBindings }, writers.text);
+  else log.info(writers.text);
 }
 
 /** Loads the policies and opens both listeners; throws StartError when it cannot. */
@@ -267,6 +277,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
     'listening',
   );
+  logAdminWriters(settings, state, log);
 
   let stopping: Promise<void> | undefined;
   return {

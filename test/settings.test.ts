@@ -37,6 +37,7 @@ describe('defaults', () => {
       tokenSigningKey: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
+      adminDefaultBinding: 'authenticated',
     });
   });
 
