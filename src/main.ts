@@ -11,7 +11,7 @@ import { AdminStore } from './admin/store.js';
 import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
-import { type GrpcService, startGrpcServer } from './authz/server.js';
+import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
@@ -25,6 +25,7 @@ import { PolicyLoader } from './policy/load-off-thread.js';
 import type { PolicySet } from './policy/types.js';
 import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js';
 import { readSettings, type Settings } from './settings.js';
+import { checkStartupFiles } from './startup-checks.js';
 import { ServiceState } from './state.js';
 
 export const EXIT_INVALID_POLICIES = 1;
@@ -312,22 +313,26 @@ export async function openSigningKey(settings: Settings): Promise<SigningKey | u
   }
 }
 
-/** `--admin-state-dir`: created if needed and cleaned of a crash's temp files before the first load. */
+/**
+ * `--admin-state-dir`: created if needed, proved writable and cleaned of a crash's temp files
+ * before the first load; a directory that cannot hold files is bad usage (exit 2).
+ */
 export async function openAdminStore(settings: Settings): Promise<AdminStore | undefined> {
   if (settings.adminStateDir === undefined) return undefined;
   try {
     return await AdminStore.open(settings.adminStateDir);
   } catch (error) {
     throw new StartError(
-      1,
+      EXIT_USAGE,
       `cannot open --admin-state-dir ${settings.adminStateDir}: ${(error as Error).message}`,
     );
   }
 }
 
 /**
- * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage exits 2, invalid policies
- * or a listener that cannot open exit 1, each after a message on stderr.
+ * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage (a flag naming a file that
+ * cannot serve its purpose included) exits 2, invalid policies or a listener that cannot open
+ * exit 1, each after a message on stderr.
  */
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const result = readSettings(argv, env);
@@ -341,6 +346,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   }
   const { settings } = result;
   const log = createLogger(settings.logLevel);
+  routeGrpcLogs(log);
+  const problem = checkStartupFiles(settings);
+  if (problem !== undefined) {
+    log.error(problem);
+    process.exit(EXIT_USAGE);
+  }
   // SIGHUP's default action ends the process: take it over before anything can send it.
   let service: RunningService | undefined;
   const onHangup = (): void => {

@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { CertificateReader } from '../decision/cache.js';
 import type { Logger } from '../log.js';
@@ -81,6 +82,15 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
   });
+}
+
+/** grpc-js writes its own text lines to stderr; send them through the JSON log instead. */
+export function routeGrpcLogs(log: Logger): void {
+  const to =
+    (level: 'warn' | 'debug') =>
+    (message?: unknown, ...rest: unknown[]): void =>
+      log[level]({ component: 'grpc-js' }, format(message, ...rest));
+  grpc.setLogger({ error: to('warn'), info: to('debug'), debug: to('debug') });
 }
 
 export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
