@@ -45,6 +45,8 @@ export const METRIC_NAMES = Object.freeze({
   shadowChecks: 'mtp_authz_shadow_policy_checks_total',
   adminRequests: 'mtp_authz_admin_requests_total',
   checkErrors: 'mtp_authz_check_errors_total',
+  identityIgnoredSans: 'mtp_authz_identity_ignored_sans_total',
+  identityTooManySans: 'mtp_authz_identity_too_many_sans_total',
 });
 
 const DECISION_OF: Readonly<Record<Action, DecisionLabel>> = {
@@ -116,6 +118,8 @@ export interface Metrics {
   recordAdminRequest(method: string, code: number): void;
   /** A Check refused with a gRPC error instead of answered (never a decision). */
   recordCheckError(code: CheckErrorCode): void;
+  /** One Check's client: URI SANs that added nothing, and whether it had more than allowed. */
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void;
 }
 
 const ACTION_INDEX: Readonly<Record<Action, number>> = { Allow: 0, Deny: 1, AllowWithShadowDeny: 2 };
@@ -147,6 +151,8 @@ class PromMetrics implements Metrics {
   readonly #shadow: Counter<'mesh' | 'outcome'>;
   readonly #admin: Counter<'method' | 'code'>;
   readonly #checkErrors: Counter<'code'>;
+  readonly #ignoredSans: Counter;
+  readonly #tooManySans: Counter;
 
   /** Mesh label → offset of its block in #pending; insertion order gives the block order. */
   readonly #meshSlots = new Map<string, number>();
@@ -157,6 +163,8 @@ class PromMetrics implements Metrics {
   readonly #cachePending = new Float64Array(CACHES.length * 2);
   readonly #cacheReaders = new Map<CacheName, () => number>();
   #loadedOnce = false;
+  #ignoredSansPending = 0;
+  #tooManySansPending = 0;
 
   constructor(registry: Registry, options: MetricsOptions) {
     this.registry = registry;
@@ -246,6 +254,18 @@ class PromMetrics implements Metrics {
       registers,
     });
     for (const code of CHECK_ERROR_CODES) this.#checkErrors.inc({ code }, 0);
+    this.#ignoredSans = new Counter({
+      name: METRIC_NAMES.identityIgnoredSans,
+      help: 'URI SANs of Check clients that added nothing to the identity (not an exact spiffe:// or kuma:// form), per Check.',
+      registers,
+      collect: flush,
+    });
+    this.#tooManySans = new Counter({
+      name: METRIC_NAMES.identityTooManySans,
+      help: 'Checks denied (invalid-identity) because the client certificate had more URI SANs than --max-certificate-sans.',
+      registers,
+      collect: flush,
+    });
     histogramSeries(this.#duration);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
@@ -321,6 +341,11 @@ class PromMetrics implements Metrics {
     this.#checkErrors.inc({ code });
   }
 
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void {
+    this.#ignoredSansPending += ignoredSans;
+    if (tooManySans) this.#tooManySansPending++;
+  }
+
   /** The block of `mesh`, created (and its series pre-zeroed) on first sight; `other` past the cap. */
   #meshSlot(mesh: string): number {
     const existing = this.#meshSlots.get(mesh);
@@ -367,6 +392,10 @@ class PromMetrics implements Metrics {
         this.#cacheLookups.inc({ cache: CACHES[c] as CacheName, result: r === 0 ? 'hit' : 'miss' }, n);
       }
     }
+    if (this.#ignoredSansPending > 0) this.#ignoredSans.inc(this.#ignoredSansPending);
+    if (this.#tooManySansPending > 0) this.#tooManySans.inc(this.#tooManySansPending);
+    this.#ignoredSansPending = 0;
+    this.#tooManySansPending = 0;
     this.#flushDuration();
   }
 
