@@ -343,7 +343,7 @@ describe('validate: ConfigMap manifests and files without an extension', () => {
     expect(run.stdout).toMatch(/^valid: [1-9]\d* MeshTrafficPermission, .* in [1-9]\d* file\(s\)\n$/);
   });
 
-  it('reports a bad data key at its position within the key, and warns of a key a mount skips', () => {
+  it('reports a bad data key at its line in the manifest, and warns of a key a mount skips', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
     const file = join(dir, 'cm.yaml');
     writeFileSync(
@@ -367,8 +367,8 @@ describe('validate: ConfigMap manifests and files without an extension', () => {
     const run = cli('validate', file);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
-      `warning: ${file}:1:1: file: data key "notes" is skipped: mounted, only names ending in .yaml, .yml or .json are read\n` +
-        `${file}[bad.yaml]:6:23: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]\n`,
+      `warning: ${file}:12:3: file: data key "notes" is skipped: mounted, only names ending in .yaml, .yml or .json are read\n` +
+        `${file}:11:27: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]\n`,
     );
   });
 

@@ -15,7 +15,8 @@ export const VALIDATE_USAGE = `Usage: mtp-authz validate PATH...
 
 Checks policy files and directories (read recursively: *.yaml, *.yml, *.json) as serve would load
 them, and prints one line per violation: FILE:LINE:COL: FIELD_PATH: MESSAGE.
-A Kubernetes ConfigMap manifest is checked as its data keys (named MANIFEST[KEY]).
+A Kubernetes ConfigMap manifest is checked as its data keys: an issue in a "key: |" block is
+reported at its line in the manifest, others as MANIFEST[KEY]:LINE:COL within the key.
 Exit codes: 0 valid, 1 invalid, 2 bad usage.
 `;
 
@@ -49,6 +50,7 @@ export async function validateCommand(args: readonly string[]): Promise<number> 
 
   const paths: string[] = [];
   const texts: PolicyText[] = [];
+  const remaps: ((issue: PolicyIssue) => PolicyIssue)[] = [];
   const errors: PolicyIssue[] = [];
   const warnings: PolicyIssue[] = [];
   for (const path of parsed.positionals) {
@@ -58,12 +60,14 @@ export async function validateCommand(args: readonly string[]): Promise<number> 
       continue;
     }
     texts.push(...manifest.texts);
+    remaps.push((issue) => manifest.remap(issue));
     errors.push(...manifest.errors);
     warnings.push(...manifest.warnings);
   }
   const result = await loadPolicies(paths, undefined, undefined, texts);
-  warnings.push(...(result.ok ? result.set.warnings : result.warnings));
-  if (!result.ok) errors.push(...result.errors);
+  const inManifest = (issue: PolicyIssue): PolicyIssue => remaps.reduce((i, remap) => remap(i), issue);
+  warnings.push(...(result.ok ? result.set.warnings : result.warnings).map(inManifest));
+  if (!result.ok) errors.push(...result.errors.map(inManifest));
   for (const warning of warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
   if (!result.ok || errors.length > 0) {
     for (const error of errors) process.stderr.write(`${formatIssue(error)}\n`);

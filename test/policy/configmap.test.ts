@@ -30,7 +30,7 @@ describe('configMapContent', () => {
       },
     ]);
     expect(content?.warnings.map(formatIssue)).toEqual([
-      'cm.yaml:1:1: file: data key "README" is skipped: mounted, only names ending in .yaml, .yml or .json are read',
+      'cm.yaml:9:3: file: data key "README" is skipped: mounted, only names ending in .yaml, .yml or .json are read',
     ]);
     expect(content?.errors).toEqual([]);
   });
@@ -40,5 +40,15 @@ describe('configMapContent', () => {
     expect(content?.errors.map(formatIssue)).toEqual([
       'cm.yaml:11:1: file: a ConfigMap manifest holds only ConfigMap documents',
     ]);
+  });
+
+  it('puts an issue of a | block back at its line and column in the manifest; others stay in the key', () => {
+    const manifest = `${MANIFEST}  inline.yaml: "type: Mesh\\nname: x"\n`;
+    const content = configMapContent('cm.yaml', manifest);
+    const issue = { file: 'cm.yaml[allow.yaml]', line: 3, col: 7, path: 'spec', message: 'm' };
+    expect(content?.remap(issue)).toEqual({ ...issue, file: 'cm.yaml', line: 8, col: 11 });
+    const inline = { ...issue, file: 'cm.yaml[inline.yaml]', line: 2 };
+    expect(content?.remap(inline)).toEqual(inline);
+    expect(content?.texts.map((t) => t.file)).toEqual(['cm.yaml[allow.yaml]', 'cm.yaml[inline.yaml]']);
   });
 });
