@@ -22,15 +22,19 @@ interface StatusSender {
 
 /** An interceptor for `new grpc.Server({interceptors})`: counts oversized Check requests. */
 export function oversizedCounter(checkPath: string, record: RecordRefusal): grpc.ServerInterceptor {
+  // One function per server, not per call: each call only gains an own property pointing at it.
+  let inherited: StatusSender['sendStatus'] | undefined;
+  const counting = function (this: StatusSender, status: { readonly code: grpc.status }): void {
+    if (status.code === grpc.status.RESOURCE_EXHAUSTED) record('oversized');
+    inherited?.call(this, status);
+  };
   return (method, call) => {
-    if (method.path !== checkPath) return call as grpc.ServerInterceptingCall;
-    const sender = call as unknown as StatusSender;
-    const send = sender.sendStatus;
-    // An own property on this call object: the decoder calls this.sendStatus, so it passes here.
-    sender.sendStatus = function (this: StatusSender, status) {
-      if (status.code === grpc.status.RESOURCE_EXHAUSTED) record('oversized');
-      send.call(this, status);
-    };
+    if (method.path === checkPath) {
+      const sender = call as unknown as StatusSender;
+      inherited ??= (Object.getPrototypeOf(sender) as StatusSender).sendStatus;
+      // The decoder ends an oversized call with this.sendStatus, so it passes here.
+      sender.sendStatus = counting;
+    }
     return call as grpc.ServerInterceptingCall;
   };
 }
