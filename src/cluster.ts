@@ -25,6 +25,7 @@ import {
   httpLimitsOf,
   identityLimits,
   loadInitialState,
+  logAdminWriters,
   logDroppedHttp,
   observability,
   openAdminStore,
@@ -348,6 +349,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
       'listening',
     );
+    logAdminWriters(settings, state, log);
     stopPrimary = async () => {
       reloader.stop();
       state.drain();

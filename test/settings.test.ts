@@ -45,6 +45,7 @@ describe('defaults', () => {
       tokenSigningKey: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
+      adminDefaultBinding: 'authenticated',
     });
   });
 

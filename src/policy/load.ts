@@ -92,10 +92,12 @@ export async function loadPolicies(
   paths: readonly string[],
   options?: Partial<LoadOptions>,
   cache?: ParseCache,
+  /** Texts validated together with the files (`validate` of a ConfigMap manifest's data keys). */
+  extraTexts: readonly PolicyText[] = [],
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
-  const texts: PolicyText[] = [];
+  const texts: PolicyText[] = [...extraTexts];
   const issues = [...found.issues];
   let total = 0;
   for (const file of found.files) {
@@ -117,7 +119,14 @@ export async function loadPolicies(
     }
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
-  return assemble(texts, issues, opts, found.files, cache);
+  return assemble(
+    texts,
+    issues,
+    opts,
+    [...extraTexts.map((t) => t.file), ...found.files],
+    cache,
+    found.warnings,
+  );
 }
 
 /** The same pipeline on in-memory texts (tests; the admin API validating a body before writing it). */
@@ -136,9 +145,10 @@ function assemble(
   options: LoadOptions,
   files: string[],
   cache?: ParseCache,
+  fileWarnings: readonly PolicyIssue[] = [],
 ): LoadResult {
   const errors: PolicyIssue[] = [...fileIssues];
-  const warnings: PolicyIssue[] = [];
+  const warnings: PolicyIssue[] = [...fileWarnings];
   const resources: Resource[] = [];
   const firstByKey = new Map<string, Resource>();
 

@@ -50,7 +50,9 @@ describe('the message table', () => {
     ...readdirSync(INVALID)
       .filter((n) => n.endsWith('.expected'))
       .map((n) => readFileSync(join(INVALID, n), 'utf8')),
-    ...['parse', 'load', 'validate'].map((t) => readFileSync(`test/policy/${t}.test.ts`, 'utf8')),
+    ...['parse', 'load', 'validate', 'configmap'].map((t) =>
+      readFileSync(`test/policy/${t}.test.ts`, 'utf8'),
+    ),
   ].join('\n');
   /** Messages this suite cannot provoke portably (an errno other than the common ones). */
   const untested = new Set(['unreadable']);
@@ -99,6 +101,37 @@ describe('validation details', () => {
       'p.yaml:6:25: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]',
       "p.yaml:9:7: name: invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
       'p.yaml:10:7: spec.from: needs at least one item',
+    ]);
+  });
+
+  it('takes tag keys such as __proto__ and constructor as plain keys', () => {
+    const result = load(
+      [
+        'type: MeshTrafficPermission',
+        'name: odd-keys',
+        'spec:',
+        '  targetRef: {kind: MeshSubset, tags: {__proto__: x}}',
+        '  from:',
+        '    - targetRef: {kind: MeshSubset, tags: {__proto__: y, constructor: z, toString: w}}',
+        '      default: {action: Allow}',
+      ].join('\n'),
+    );
+    expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([]);
+    const policy = result.ok ? result.set.policies[0] : undefined;
+    expect(Object.entries(policy?.targetRef.tags ?? {})).toEqual([['__proto__', 'x']]);
+    expect(Object.entries(policy?.from[0]?.targetRef.tags ?? {})).toEqual([
+      ['__proto__', 'y'],
+      ['constructor', 'z'],
+      ['toString', 'w'],
+    ]);
+  });
+
+  it('still checks the value of a __proto__ tag', () => {
+    const result = load(
+      'type: MeshTrafficPermission\nname: a\nspec:\n  from:\n    - targetRef: {kind: MeshSubset, tags: {__proto__: "a b"}}\n      default: {action: Allow}\n',
+    );
+    expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([
+      'p.yaml:5:55: spec.from[0].targetRef.tags["__proto__"]: tag value must consist of alphanumeric characters, dots, dashes and underscores',
     ]);
   });
 
