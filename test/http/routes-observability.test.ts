@@ -188,23 +188,19 @@ describe('GET /policies', () => {
     });
   });
 
-  const tooComplex: [string, string, string][] = [
-    [
-      'more destination tags than an inbound has',
-      explainBody({
-        destinationTags: Object.fromEntries([
-          ['kuma.io/service', 'backend'],
-          ...Array.from({ length: 64 }, (_, i) => [`tag-${i}`, 'x']),
-        ]),
-      }),
-      'destinationTags has 65 tags, more than the 64 an inbound is explained with',
-    ],
-  ];
-  it.each(tooComplex)('answers 422 for %s', async (_what, body, detail) => {
-    const answer = await call('POST', '/explain', body);
+  it('answers 422 for more destination tags than an inbound is explained with', async () => {
+    const tags = Object.fromEntries([
+      ['kuma.io/service', 'backend'],
+      ...Array.from({ length: 64 }, (_, i) => [`tag-${i}`, 'x']),
+    ]);
+    const answer = await call('POST', '/explain', explainBody({ destinationTags: tags }));
     expect(answer.status).toBe(422);
     expect(answer.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(answer.text)).toEqual({ status: 422, title: 'Unprocessable Content', detail });
+    expect(JSON.parse(answer.text)).toEqual({
+      status: 422,
+      title: 'Unprocessable Content',
+      detail: 'destinationTags has 65 tags, more than the 64 an inbound is explained with',
+    });
   });
 
   it('explains a client with as many SANs as a certificate may carry', async () => {

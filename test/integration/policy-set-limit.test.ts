@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeWorkloadCert } from '../support/certs.js';
+import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { spawnServe } from '../support/server.js';
 
-const ALLOW_ALL = `type: MeshTrafficPermission
-name: allow-all
-spec:
-  targetRef: {kind: Mesh}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
 /** A valid file of exactly `bytes` bytes (a YAML comment pads it). */
 const padded = (text: string, bytes: number): string => `${text}#${'x'.repeat(bytes - text.length - 2)}\n`;
 
@@ -31,12 +24,12 @@ const start = servePerTest();
 describe('--max-policy-bytes', () => {
   it('a reload over the cap keeps the last good set serving, marks it stale and logs why', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtp-set-cap-'));
-    writeFileSync(join(dir, 'a.yaml'), padded(ALLOW_ALL, 600));
+    writeFileSync(join(dir, 'a.yaml'), padded(ALLOW_ALL_YAML, 600));
     const { server: s, client: c } = await start(['--policies', dir, '--max-policy-bytes', '1KiB']);
     expect((await c.check(REQUEST)).code).toBe(0);
 
     // Each file is far under --max-policy-file-bytes; together they are over the set's cap.
-    writeFileSync(join(dir, 'b.yaml'), padded(ALLOW_ALL.replace('allow-all', 'allow-more'), 600));
+    writeFileSync(join(dir, 'b.yaml'), padded(ALLOW_ALL_YAML.replace('allow-all', 'allow-more'), 600));
     await s.waitForLog((l) => l.msg === 'policy reload failed; keeping the last good policies');
     expect(s.logs.filter((l) => l.msg === 'policy violation').map((l) => l.violation)).toEqual([
       `${join(dir, 'b.yaml')}:1:1: file: the policy files up to this one add up to 1200 bytes, over the limit of 1024 bytes for the whole set (--max-policy-bytes)`,
@@ -53,8 +46,8 @@ describe('--max-policy-bytes', () => {
 
   it('a policy set over the cap at start-up is a clear error (exit 1)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtp-set-cap-'));
-    writeFileSync(join(dir, 'a.yaml'), padded(ALLOW_ALL, 600));
-    writeFileSync(join(dir, 'b.yaml'), padded(ALLOW_ALL.replace('allow-all', 'allow-more'), 600));
+    writeFileSync(join(dir, 'a.yaml'), padded(ALLOW_ALL_YAML, 600));
+    writeFileSync(join(dir, 'b.yaml'), padded(ALLOW_ALL_YAML.replace('allow-all', 'allow-more'), 600));
     const s = spawnServe([
       '--policies',
       dir,

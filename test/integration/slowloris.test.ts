@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { softOpenFileLimit } from '../../src/open-files.js';
 import { connect } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 import { lowestPriority, raisePriority, restorePriority } from '../support/priority.js';
 import { ensureBuilt, killServe, type StartedServe, startServe } from '../support/server.js';
 
@@ -27,14 +28,6 @@ const OWN_RESERVE = 512;
  */
 const SLOWLORIS = Math.min(4000, (softOpenFileLimit() ?? 4096 + OWN_RESERVE) - OWN_RESERVE);
 
-const ALLOW_ALL = `type: MeshTrafficPermission
-name: allow-all
-spec:
-  targetRef: {kind: Mesh}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
@@ -97,7 +90,7 @@ let server: StartedServe | undefined;
 beforeAll(async () => {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'mtp-slowloris-'));
-  writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
+  writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL_YAML);
   server = await startServe(['--policies', dir], {}, { openFileLimit: SERVER_OPEN_FILES });
   // What is measured is this server against the attack, not the machine's load (see priority.ts).
   raisePriority(server.child.pid);
