@@ -196,7 +196,7 @@ class RateLimitedDecisionLog implements DecisionLog {
   }
 }
 
-function lineOf(decision: DecisionLabel, entry: DecisionLogEntry): Record<string, unknown> {
+export function lineOf(decision: DecisionLabel, entry: DecisionLogEntry): Record<string, unknown> {
   const { destination, http } = entry;
   const line: Record<string, unknown> = {
     decision,

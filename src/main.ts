@@ -10,6 +10,11 @@ import { AdminStore } from './admin/store.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
+import { loadUiAssets } from './console/assets.js';
+import { RecentDecisions, recordingDecisionLog } from './console/recent-decisions.js';
+import { ReloadStatus } from './console/reload-status.js';
+import { consoleRoutes } from './console/routes.js';
+import { ShadowRecord } from './console/shadow-record.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
@@ -163,6 +168,33 @@ export interface CheckService {
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly decisionLog: DecisionLog;
+  readonly consoleRecords: ConsoleRecords;
+}
+
+/** What the console reads besides the state: recent denies, shadow differences, reload outcomes. */
+export interface ConsoleRecords {
+  readonly recent: RecentDecisions;
+  readonly shadows: ShadowRecord;
+  readonly reloads: ReloadStatus;
+}
+
+/** The console's routes (SPEC §11); the static /ui/ files only with `--ui`. */
+export function consoleRoutesOf(
+  settings: Settings,
+  state: ServiceState,
+  reloader: { readonly stale: boolean },
+  registry: Registry,
+  records: ConsoleRecords,
+): Route[] {
+  return consoleRoutes({
+    ...records,
+    registry,
+    current: () => {
+      const snapshot = state.current;
+      return snapshot === undefined ? undefined : { snapshot, stale: reloader.stale };
+    },
+    assets: settings.ui ? (loadUiAssets() ?? null) : undefined,
+  });
 }
 
 /** Loads the policies and opens the gRPC listener; throws StartError when it cannot. */
@@ -187,9 +219,18 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
   );
   metrics.trackCacheEntries('decision', () => decisions.size);
   metrics.trackCacheEntries('identity', identities.size);
-  const decisionLog = options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed });
+  const consoleRecords: ConsoleRecords = {
+    recent: new RecentDecisions(settings.recentDecisions),
+    shadows: new ShadowRecord(),
+    reloads: new ReloadStatus(),
+  };
+  const decisionLog = recordingDecisionLog(
+    options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed }),
+    consoleRecords.recent,
+  );
 
   const reloader = createReloader(settings, state, log, (outcome, snapshot) => {
+    consoleRecords.reloads.observe(outcome);
     if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
     else metrics.recordReload(false);
     metrics.setStale(reloader.stale);
@@ -210,7 +251,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
         : { tls: tls.clientCa === undefined ? { cert: tls.cert, key: tls.key } : tls }),
       maxRequestBytes: settings.maxRequestBytes,
       readCertificate: identities.read,
-      observers: { decisions, metrics, decisionLog },
+      observers: { decisions, metrics, decisionLog, shadowRecord: consoleRecords.shadows },
       log,
     });
   } catch (error) {
@@ -218,7 +259,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
     throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
-  return { state, registry, metrics, reloader, grpc, decisionLog };
+  return { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords };
 }
 
 /** The admin API routes over a state and whatever reloads it (one process, or every worker). */
@@ -255,7 +296,10 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   const { log } = options;
   const signingKey = await openSigningKey(settings);
   const store = await openAdminStore(settings);
-  const { state, registry, metrics, reloader, grpc, decisionLog } = await startChecks(settings, options);
+  const { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords } = await startChecks(
+    settings,
+    options,
+  );
 
   let http: HttpService;
   try {
@@ -263,7 +307,11 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     http = await startHttpServer(
       state,
       settings.httpAddress,
-      [...observability(state, reloader, registry, identityLimits(settings)), ...adminRoutes],
+      [
+        ...observability(state, reloader, registry, identityLimits(settings)),
+        ...consoleRoutesOf(settings, state, reloader, registry, consoleRecords),
+        ...adminRoutes,
+      ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
     );
   } catch (error) {

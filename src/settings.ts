@@ -33,6 +33,8 @@ export interface Settings {
   readonly identityCacheSize: number;
   readonly maxCertificateSans: number;
   readonly logAllowed: boolean;
+  readonly ui: boolean;
+  readonly recentDecisions: number;
   readonly logLevel: LogLevel;
   readonly workers: number;
   readonly adminStateDir: string | undefined;
@@ -233,6 +235,17 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'false',
     parse: parseBoolean,
     help: 'Also write allowed requests to the decision log.',
+  }),
+  spec('ui', 'ui', {
+    kind: 'boolean',
+    default: 'true',
+    parse: parseBoolean,
+    help: 'Serve the read-only operator console at /ui/ on the HTTP port.',
+  }),
+  spec('recent-decisions', 'recentDecisions', {
+    default: '200',
+    parse: (text) => integer(text, 0, 100_000),
+    help: 'Denies and shadow-denies kept in memory for GET /decisions/recent and the console (0: none).',
   }),
   spec('log-level', 'logLevel', {
     default: 'info',
