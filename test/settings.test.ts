@@ -32,6 +32,8 @@ describe('defaults', () => {
       identityCacheSize: 10_000,
       maxCertificateSans: 256,
       logAllowed: false,
+      ui: true,
+      recentDecisions: 200,
       logLevel: 'info',
       workers: 1,
       adminStateDir: undefined,
@@ -194,6 +196,8 @@ describe('bad usage', () => {
     [['--max-certificate-sans', '1001'], '--max-certificate-sans: must be between 1 and 1000, got 1001'],
     [['--workers', '1.5'], '--workers: invalid number "1.5" (use a whole number)'],
     [['--decision-cache-size', '-1'], '--decision-cache-size: invalid number "-1" (use a whole number)'],
+    [['--ui=off'], '--ui: invalid boolean "off" (use true, 1, yes, false, 0 or no)'],
+    [['--recent-decisions', '100001'], '--recent-decisions: must be between 0 and 100000, got 100001'],
     [
       ['--grpc-address', '9191'],
       '--grpc-address: invalid address "9191" (use HOST:PORT, e.g. 0.0.0.0:9191 or [::]:9191)',

@@ -67,58 +67,65 @@ export function ExplainPage() {
   return (
     <section aria-labelledby="explain-title">
       <h2 id="explain-title">Explain a decision</h2>
-      <form class="form" onSubmit={run}>
-        <label for="explain-mesh">Destination mesh</label>
-        <input id="explain-mesh" value={mesh} onInput={(e) => setMesh(e.currentTarget.value)} required />
-        <label for="explain-tags">
-          Inbound tags (KEY=VALUE, comma separated; kuma.io/service is required)
-        </label>
-        <input id="explain-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} required />
-        <fieldset>
-          <legend>Client</legend>
-          {(
-            [
-              ['sans', 'URI SANs'],
-              ['pem', 'PEM certificate'],
-              ['none', 'No certificate (plaintext)'],
-            ] as const
-          ).map(([value, label]) => (
-            <label key={value} class="choice">
-              <input
-                type="radio"
-                name="client-kind"
-                value={value}
-                checked={kind === value}
-                onChange={() => setKind(value)}
-              />{' '}
-              {label}
-            </label>
-          ))}
-        </fieldset>
-        {kind === 'sans' && (
-          <>
-            <label for="explain-sans">
-              Client URI SANs, one per line (spiffe://MESH/SERVICE, kuma://KEY/VALUE)
-            </label>
-            <textarea
-              id="explain-sans"
-              rows={3}
-              value={sans}
-              onInput={(e) => setSans(e.currentTarget.value)}
-            />
-          </>
-        )}
-        {kind === 'pem' && (
-          <>
-            <label for="explain-pem">Client certificate (PEM)</label>
-            <textarea id="explain-pem" rows={6} value={pem} onInput={(e) => setPem(e.currentTarget.value)} />
-          </>
-        )}
-        <button type="submit">Explain</button>
-      </form>
-      <div aria-live="polite">
-        {error !== null && <ErrorBox message={error} />}
-        {result !== null && <Answer result={result} />}
+      <div class="split">
+        <form class="form" onSubmit={run}>
+          <label for="explain-mesh">Destination mesh</label>
+          <input id="explain-mesh" value={mesh} onInput={(e) => setMesh(e.currentTarget.value)} required />
+          <label for="explain-tags">
+            Inbound tags (KEY=VALUE, comma separated; kuma.io/service is required)
+          </label>
+          <input id="explain-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} required />
+          <fieldset>
+            <legend>Client</legend>
+            {(
+              [
+                ['sans', 'URI SANs'],
+                ['pem', 'PEM certificate'],
+                ['none', 'No certificate (plaintext)'],
+              ] as const
+            ).map(([value, label]) => (
+              <label key={value} class="choice">
+                <input
+                  type="radio"
+                  name="client-kind"
+                  value={value}
+                  checked={kind === value}
+                  onChange={() => setKind(value)}
+                />{' '}
+                {label}
+              </label>
+            ))}
+          </fieldset>
+          {kind === 'sans' && (
+            <>
+              <label for="explain-sans">
+                Client URI SANs, one per line (spiffe://MESH/SERVICE, kuma://KEY/VALUE)
+              </label>
+              <textarea
+                id="explain-sans"
+                rows={3}
+                value={sans}
+                onInput={(e) => setSans(e.currentTarget.value)}
+              />
+            </>
+          )}
+          {kind === 'pem' && (
+            <>
+              <label for="explain-pem">Client certificate (PEM)</label>
+              <textarea
+                id="explain-pem"
+                rows={6}
+                value={pem}
+                onInput={(e) => setPem(e.currentTarget.value)}
+              />
+            </>
+          )}
+          <button type="submit">Explain</button>
+        </form>
+        <div aria-live="polite">
+          {error !== null && <ErrorBox message={error} />}
+          {result !== null && <Answer result={result} />}
+        </div>
       </div>
     </section>
   );

@@ -29,16 +29,20 @@ export function PoliciesPage() {
   return (
     <section aria-labelledby="policies-title">
       <h2 id="policies-title">Policies</h2>
-      <form class="form" onSubmit={show}>
-        <label for="order-mesh">Destination mesh</label>
-        <input id="order-mesh" value={mesh} onInput={(e) => setMesh(e.currentTarget.value)} required />
-        <label for="order-tags">Inbound tags (KEY=VALUE, comma separated; kuma.io/service is required)</label>
-        <input id="order-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} required />
-        <button type="submit">Show evaluation order</button>
-      </form>
-      <div aria-live="polite">
-        {error !== null && <ErrorBox message={error} />}
-        {order !== null && <OrderView order={order} />}
+      <div class="split">
+        <form class="form" onSubmit={show}>
+          <label for="order-mesh">Destination mesh</label>
+          <input id="order-mesh" value={mesh} onInput={(e) => setMesh(e.currentTarget.value)} required />
+          <label for="order-tags">
+            Inbound tags (KEY=VALUE, comma separated; kuma.io/service is required)
+          </label>
+          <input id="order-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} required />
+          <button type="submit">Show evaluation order</button>
+        </form>
+        <div aria-live="polite">
+          {error !== null && <ErrorBox message={error} />}
+          {order !== null && <OrderView order={order} />}
+        </div>
       </div>
       <h3>All MeshTrafficPermissions by mesh</h3>
       <Loaded load={listing}>
