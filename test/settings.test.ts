@@ -40,6 +40,7 @@ describe('defaults', () => {
       tokenSigningKey: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
+      adminDefaultBinding: 'authenticated',
     });
   });
 
