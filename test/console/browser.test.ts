@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
+import { makeWorkloadCert } from '../support/certs.js';
 import { ensureConsoleBuilt, httpCheck } from '../support/console.js';
 import { killServe, REPO, type StartedServe, startServe } from '../support/server.js';
 import { CONSOLE_POLICIES, MARKUP_FILE_NAME, MARKUP_POLICY } from './fixtures.js';
@@ -134,6 +135,21 @@ describe.skipIf(!haveBrowser)('operator console in Chromium', () => {
     expect(await answer.locator('li.decided').innerText()).toContain('allow-orders');
     expect(await answer.locator('li.decided').innerText()).toContain('origin: zone');
     await page.screenshot({ path: join(ARTIFACTS, 'explain-allowed.png'), fullPage: true });
+  });
+
+  it('explains a pasted PEM certificate like its SANs', async () => {
+    const cert = makeWorkloadCert({ uris: ['spiffe://default/orders', 'kuma://version/v2'] });
+    await page.goto('about:blank');
+    await page.goto(`${base}/ui/#/explain`);
+    await page.getByLabel(/^Inbound tags/).fill('kuma.io/service=backend');
+    await page.getByLabel('PEM certificate', { exact: true }).check();
+    await page.getByLabel('Client certificate (PEM)').fill(cert.pem);
+    await page.getByRole('button', { name: 'Explain' }).click();
+    const answer = page.locator('#explain-answer');
+    await answer.locator('tr[aria-current="true"]').waitFor();
+    // orders v2 is covered by from[1] (Deny) and from[2] (Allow); the later one wins.
+    expect(await answer.locator('.decided-by').innerText()).toBe('allow-orders from[2]');
+    expect(await answer.locator('.decision').innerText()).toContain('Allow');
   });
 
   it('shows the evaluation order on Policies, with files', async () => {
