@@ -92,7 +92,8 @@ export interface EvaluationOrder {
 
 export interface DecidedBy {
   readonly policy: string;
-  readonly fromIndex?: number;
+  /** Absent or null when a rule (not a from entry) decided. */
+  readonly fromIndex?: number | null;
   readonly [extra: string]: unknown;
 }
 

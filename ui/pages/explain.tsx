@@ -154,7 +154,7 @@ function Answer(props: { result: Result }) {
         ) : (
           <strong class="decided-by">
             {answer.decidedBy.policy}
-            {answer.decidedBy.fromIndex !== undefined && ` from[${answer.decidedBy.fromIndex}]`}
+            {typeof answer.decidedBy.fromIndex === 'number' && ` from[${answer.decidedBy.fromIndex}]`}
           </strong>
         )}
         {decidedExtra.map(([key, value]) => (
