@@ -41,7 +41,16 @@ export const METRIC_NAMES = Object.freeze({
   stale: 'mtp_authz_policy_stale',
   shadowChecks: 'mtp_authz_shadow_policy_checks_total',
   adminRequests: 'mtp_authz_admin_requests_total',
+  changedWhileReading: 'mtp_authz_policy_file_changed_while_reading_total',
+  logDropped: 'mtp_authz_log_lines_dropped_total',
 });
+
+/** What the logs dropped so far (log.ts, stdout.ts): read at every scrape. */
+export interface LogDropCounts {
+  readonly operationalRateLimited: number;
+  readonly operationalBufferFull: number;
+  readonly stdoutBufferFull: number;
+}
 
 const DECISION_OF: Readonly<Record<Action, DecisionLabel>> = {
   Allow: 'allow',
@@ -110,6 +119,10 @@ export interface Metrics {
   setStale(stale: boolean): void;
   recordShadow(mesh: string, outcome: ShadowOutcome): void;
   recordAdminRequest(method: string, code: number): void;
+  /** A policy load whose files changed while they were read (it is read again). */
+  recordChangedWhileReading(): void;
+  /** Reads the logs' drop counts at every scrape. */
+  trackLogDrops(read: () => LogDropCounts): void;
 }
 
 const ACTION_INDEX: Readonly<Record<Action, number>> = { Allow: 0, Deny: 1, AllowWithShadowDeny: 2 };
@@ -140,6 +153,10 @@ class PromMetrics implements Metrics {
   readonly #stale: Gauge;
   readonly #shadow: Counter<'mesh' | 'outcome'>;
   readonly #admin: Counter<'method' | 'code'>;
+  readonly #changedWhileReading: Counter;
+  readonly #logDropped: Counter<'log' | 'reason'>;
+  #logDropReader: (() => LogDropCounts) | undefined;
+  #logDropsSeen: LogDropCounts = { operationalRateLimited: 0, operationalBufferFull: 0, stdoutBufferFull: 0 };
 
   /** Mesh label → offset of its block in #pending; insertion order gives the block order. */
   readonly #meshSlots = new Map<string, number>();
@@ -232,6 +249,21 @@ class PromMetrics implements Metrics {
       labelNames: ['method', 'code'],
       registers,
     });
+    this.#changedWhileReading = new Counter({
+      name: METRIC_NAMES.changedWhileReading,
+      help: 'Policy loads not used because a file changed while it was read (it is read again once it settles).',
+      registers,
+    });
+    this.#logDropped = new Counter({
+      name: METRIC_NAMES.logDropped,
+      help: 'Log lines not written: log operational (stderr) or stdout (decisions, audit); reason rate_limit or buffer_full.',
+      labelNames: ['log', 'reason'],
+      registers,
+      collect: () => this.#collectLogDrops(),
+    });
+    this.#logDropped.inc({ log: 'operational', reason: 'rate_limit' }, 0);
+    this.#logDropped.inc({ log: 'operational', reason: 'buffer_full' }, 0);
+    this.#logDropped.inc({ log: 'stdout', reason: 'buffer_full' }, 0);
     histogramSeries(this.#duration);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
@@ -282,11 +314,36 @@ class PromMetrics implements Metrics {
     const counts = new Map<string, number>();
     for (const mesh of set.meshes) counts.set(mesh.name, 0);
     for (const policy of set.policies) counts.set(policy.mesh, (counts.get(policy.mesh) ?? 0) + 1);
-    this.#policies.reset();
+    // The same bound as the Check metrics: a mesh past `maxMeshes` is counted under `other`.
+    const labelled = new Map<string, number>();
     for (const [mesh, count] of counts) {
-      this.#policies.set({ mesh }, count);
       this.#meshSlot(mesh);
+      const label = this.#meshSlots.has(mesh) ? mesh : OTHER_MESH;
+      labelled.set(label, (labelled.get(label) ?? 0) + count);
     }
+    this.#policies.reset();
+    for (const [mesh, count] of labelled) this.#policies.set({ mesh }, count);
+  }
+
+  recordChangedWhileReading(): void {
+    this.#changedWhileReading.inc();
+  }
+
+  trackLogDrops(read: () => LogDropCounts): void {
+    this.#logDropReader = read;
+  }
+
+  #collectLogDrops(): void {
+    const now = this.#logDropReader?.();
+    if (now === undefined) return;
+    const seen = this.#logDropsSeen;
+    const add = (log: string, reason: string, delta: number): void => {
+      if (delta > 0) this.#logDropped.inc({ log, reason }, delta);
+    };
+    add('operational', 'rate_limit', now.operationalRateLimited - seen.operationalRateLimited);
+    add('operational', 'buffer_full', now.operationalBufferFull - seen.operationalBufferFull);
+    add('stdout', 'buffer_full', now.stdoutBufferFull - seen.stdoutBufferFull);
+    this.#logDropsSeen = { ...now };
   }
 
   setStale(stale: boolean): void {

@@ -28,6 +28,7 @@ export interface Settings {
   readonly maxPolicyFileBytes: number;
   readonly shutdownGraceMs: number;
   readonly resyncIntervalMs: number;
+  readonly reloadStabilityWindowMs: number;
   readonly decisionCacheSize: number;
   readonly identityCacheSize: number;
   readonly logAllowed: boolean;
@@ -35,6 +36,8 @@ export interface Settings {
   readonly workers: number;
   readonly adminStateDir: string | undefined;
   readonly tokenSigningKey: string | undefined;
+  readonly maxTokenLifetimeMs: number;
+  readonly tokenRevocationList: string | undefined;
   readonly adminLocalhostIsAdmin: boolean;
   readonly accessType: AccessType;
 }
@@ -210,6 +213,11 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: parseDuration,
     help: 'How often policy files are re-read even without a change notification (0s: never).',
   }),
+  spec('reload-stability-window', 'reloadStabilityWindowMs', {
+    default: '1s',
+    parse: parseDuration,
+    help: 'A changed policy file is read only once its size and times stayed the same this long (0s: at once).',
+  }),
   spec('decision-cache-size', 'decisionCacheSize', {
     default: '100000',
     parse: (text) => integer(text, 0),
@@ -243,6 +251,15 @@ export const FLAGS: readonly FlagSpec[] = [
   spec('token-signing-key', 'tokenSigningKey', {
     parse: nonEmpty,
     help: 'Key file for user tokens: a PEM Ed25519 private key, or a secret of at least 32 bytes (HS256).',
+  }),
+  spec('max-token-lifetime', 'maxTokenLifetimeMs', {
+    default: '24h',
+    parse: parseDuration,
+    help: 'Longest validFor a user token may be issued with; longer requests are refused (400).',
+  }),
+  spec('token-revocation-list', 'tokenRevocationList', {
+    parse: nonEmpty,
+    help: 'File of revoked token ids (jti) or user names, one per line; reloaded like the policies.',
   }),
   spec('admin-localhost-is-admin', 'adminLocalhostIsAdmin', {
     kind: 'boolean',

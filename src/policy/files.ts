@@ -4,6 +4,7 @@
  * visible `foo.yaml -> ..data/foo.yaml` symlinks are read, the `..data` / `..2026_…` directories
  * are not read a second time. Symlinks are followed; each directory and file is visited once.
  */
+import type { Stats } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { POLICY_MESSAGES as M } from '../errors.js';
@@ -16,6 +17,8 @@ export interface FoundFiles {
   /** As the user would write them: the given path joined with the names below it. */
   readonly files: string[];
   readonly issues: PolicyIssue[];
+  /** What each file's stat said while walking (its stamp: see file-stamps.ts). */
+  readonly stats: Map<string, Stats>;
 }
 
 const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
@@ -35,15 +38,16 @@ function errnoMessage(error: unknown): string {
 }
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
-  const found: FoundFiles = { files: [], issues: [] };
+  const found: FoundFiles = { files: [], issues: [], stats: new Map() };
   const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
 
-  const addFile = async (file: string): Promise<void> => {
+  const addFile = async (file: string, info: Stats): Promise<void> => {
     const real = await realpath(file).catch(() => file);
     if (seenFiles.has(real)) return;
     seenFiles.add(real);
     found.files.push(file);
+    found.stats.set(file, info);
   };
 
   const walk = async (dir: string): Promise<void> => {
@@ -64,7 +68,7 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
       try {
         const s = await stat(path);
         if (s.isDirectory()) await walk(path);
-        else if (s.isFile() && POLICY_EXTENSION.test(name)) await addFile(path);
+        else if (s.isFile() && POLICY_EXTENSION.test(name)) await addFile(path, s);
       } catch (error) {
         // A dangling or looping symlink: an issue when it looks like a policy file.
         if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(error)));
@@ -76,7 +80,7 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
     try {
       const s = await stat(path);
       if (s.isDirectory()) await walk(path);
-      else if (s.isFile()) await addFile(path);
+      else if (s.isFile()) await addFile(path, s);
       else found.issues.push(fileIssue(path, M.notARegularFile));
     } catch (error) {
       found.issues.push(fileIssue(path, errnoMessage(error)));
