@@ -364,8 +364,9 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       revocations?.close();
       state.drain();
       log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
+      const deadline = performance.now() + settings.shutdownGraceMs;
       await workers.stop(callGrace(settings.shutdownGraceMs));
-      await http.close();
+      await http.close(callGrace(deadline - performance.now()));
       log.info('stopped');
     };
   } catch (error) {

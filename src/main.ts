@@ -322,13 +322,14 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     revocations,
     stop() {
       stopping ??= (async () => {
+        const deadline = performance.now() + settings.shutdownGraceMs;
         // First: no reload may start a loader thread again, and queued admin writes answer 503.
         reloader.stop();
         revocations?.close();
         state.drain();
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
         await grpc.shutdown(callGrace(settings.shutdownGraceMs));
-        await http.close();
+        await http.close(callGrace(deadline - performance.now()));
         await decisionLog.close();
         log.info('stopped');
       })();
