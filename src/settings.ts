@@ -340,6 +340,7 @@ function crossCheck(settings: Settings): void {
   if (settings.grpcTlsClientCa !== undefined && settings.grpcTlsCert === undefined) {
     throw new BadValue('--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key');
   }
+  if (settings.maxTokenLifetimeMs < 1000) throw new BadValue('--max-token-lifetime must be at least 1s');
   if (settings.policies.length === 0 && settings.adminStateDir === undefined) {
     throw new BadValue('no policies: give --policies PATH (or --admin-state-dir DIR)');
   }
