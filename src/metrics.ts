@@ -18,6 +18,8 @@ import { ACTIONS, type Action, type PolicySet } from './policy/types.js';
 import type { ShadowOutcome } from './shadow.js';
 
 export const OTHER_MESH = 'other';
+/** Mesh label values (with `other`) of every mesh-labelled metric. */
+export const DEFAULT_MAX_MESHES = 100;
 export const DECISION_LABELS = ['allow', 'deny', 'shadow_deny'] as const;
 export type DecisionLabel = (typeof DECISION_LABELS)[number];
 export const CACHES = ['decision', 'identity'] as const;
@@ -95,7 +97,10 @@ export function meshLabel(table: DecisionTable | undefined, mesh: string | undef
 export interface MetricsOptions {
   /** Register prom-client's Node process metrics too (default true). */
   readonly defaultMetrics?: boolean;
-  /** Distinct mesh label values kept before new ones count as `other` (default 1000). */
+  /**
+   * Distinct mesh label values kept before new ones count as `other` (default 100, `other`
+   * included): each mesh brings 13 pre-zeroed series, and a scrape must stay far below 50 ms.
+   */
   readonly maxMeshes?: number;
   /** Wall clock in milliseconds, for the last-reload timestamp (default Date.now). */
   readonly now?: () => number;
@@ -171,7 +176,7 @@ class PromMetrics implements Metrics {
   constructor(registry: Registry, options: MetricsOptions) {
     this.registry = registry;
     this.#now = options.now ?? Date.now;
-    this.#maxMeshes = options.maxMeshes ?? 1000;
+    this.#maxMeshes = options.maxMeshes ?? DEFAULT_MAX_MESHES;
     const registers = [registry];
     const flush = (): void => this.#flush();
 
