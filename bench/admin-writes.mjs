@@ -62,8 +62,18 @@ function put(port, name) {
 function startServer(stateDir, policiesDir) {
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--policies', policiesDir, '--admin-state-dir', stateDir,
-      '--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0'],
+    [
+      CLI,
+      'serve',
+      '--policies',
+      policiesDir,
+      '--admin-state-dir',
+      stateDir,
+      '--grpc-address',
+      '127.0.0.1:0',
+      '--http-address',
+      '127.0.0.1:0',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
@@ -89,7 +99,10 @@ for (const n of values.resources.split(',').map(Number)) {
   mkdirSync(policiesDir);
   for (let i = 0; i < n; i++) {
     const name = `p-${String(i).padStart(5, '0')}`;
-    writeFileSync(join(stateDir, 'meshtrafficpermissions', 'default', `${name}.yaml`), policy(name, `svc-${i}`));
+    writeFileSync(
+      join(stateDir, 'meshtrafficpermissions', 'default', `${name}.yaml`),
+      policy(name, `svc-${i}`),
+    );
   }
   const { child, port } = await startServer(stateDir, policiesDir);
   try {

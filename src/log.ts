@@ -36,7 +36,8 @@ export interface LogDrops {
 
 interface LogControl {
   readonly drops: LogDrops;
-  readonly destination: DestinationStream & Partial<EventEmitter> & { flush?(cb?: (err?: Error) => void): void };
+  readonly destination: DestinationStream &
+    Partial<EventEmitter> & { flush?(cb?: (err?: Error) => void): void };
 }
 
 const controls = new WeakMap<Logger, LogControl>();
@@ -146,14 +147,13 @@ export function createLogger(
   const limiter = new KindLimiter(options.ratePerSecond ?? 20, options.burst ?? 100);
   const interval = options.summaryIntervalMs ?? 10_000;
   let summarizedAt = Date.now();
-  let logger: Logger | undefined;
+  // Called only once `logger` below exists (from its own hook, or the timer).
   const summarize = (now: number): void => {
     summarizedAt = now;
     const byMessage = limiter.take();
-    if (byMessage !== undefined && logger !== undefined)
-      logger.warn({ byMessage }, LOG_DROP_SUMMARY_MESSAGE);
+    if (byMessage !== undefined) logger.warn({ byMessage }, LOG_DROP_SUMMARY_MESSAGE);
   };
-  logger = pino(
+  const logger: Logger = pino(
     {
       level,
       base: { pid: process.pid },

@@ -350,7 +350,11 @@ export function callGrace(graceMs: number): number {
  * Ends the process with `code` once the logs are flushed, waiting at most until `deadline`
  * (performance.now() time): a stderr or stdout nobody reads must not hold the exit.
  */
-export async function exitAfterFlush(log: Logger, code: number, deadline = performance.now() + 1000): Promise<never> {
+export async function exitAfterFlush(
+  log: Logger,
+  code: number,
+  deadline = performance.now() + 1000,
+): Promise<never> {
   const left = (): number => Math.max(20, deadline - performance.now());
   await flushLog(log, left());
   await flushStdout(left());
@@ -379,7 +383,10 @@ export async function openSigningKey(settings: Settings): Promise<SigningKey | u
 }
 
 /** `--token-revocation-list`, read once now and again on changes; an unreadable file is bad usage (exit 2). */
-export async function openRevocationList(settings: Settings, log: Logger): Promise<RevocationList | undefined> {
+export async function openRevocationList(
+  settings: Settings,
+  log: Logger,
+): Promise<RevocationList | undefined> {
   if (settings.tokenRevocationList === undefined) return undefined;
   try {
     return await RevocationList.open(settings.tokenRevocationList, log, {

@@ -169,11 +169,14 @@ export class Reloader {
       const result = await this.#load();
       if (this.#stopped) return STOPPED;
       const serving = state.current;
-      if (onlyIfChanged && result.ok &&
+      if (
+        onlyIfChanged &&
+        result.ok &&
         !this.#stale &&
         serving !== undefined &&
         result.fingerprint !== undefined &&
-        result.fingerprint === this.#fingerprint)
+        result.fingerprint === this.#fingerprint
+      )
         return { ok: true, generation: serving.generation, durationMs: performance.now() - started };
       if (result.ok) {
         const generation = (state.current?.generation ?? 0) + 1;
@@ -210,7 +213,8 @@ export class Reloader {
   /** Logs the warnings no earlier load logged; one that went away and comes back is logged again. */
   #logNewWarnings(warnings: readonly PolicyIssue[]): void {
     const now = new Set(warnings.map(formatIssue));
-    for (const warning of now) if (!this.#warned.has(warning)) this.#options.log.warn({ warning }, 'policy warning');
+    for (const warning of now)
+      if (!this.#warned.has(warning)) this.#options.log.warn({ warning }, 'policy warning');
     this.#warned = now;
   }
 }

@@ -348,7 +348,7 @@ describe('meshes named by many policies', () => {
     ),
   );
 
-  it('mtp_authz_policies{mesh} keeps the Check metrics\' mesh bound; the rest is counted under other', async () => {
+  it("mtp_authz_policies{mesh} keeps the Check metrics' mesh bound; the rest is counted under other", async () => {
     const { metrics, scrape } = setup({ maxMeshes: 10 });
     metrics.recordReload(true, 1, many);
     const families = await scrape();

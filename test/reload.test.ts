@@ -23,7 +23,13 @@ function logSink(): { lines: Record<string, unknown>[]; stream: Writable } {
   return { lines, stream };
 }
 
-const warning = (message: string): PolicyIssue => ({ file: 'a.yaml', line: 1, col: 1, path: 'spec.x', message });
+const warning = (message: string): PolicyIssue => ({
+  file: 'a.yaml',
+  line: 1,
+  col: 1,
+  path: 'spec.x',
+  message,
+});
 
 function setup(results: LoadResult[], initial: PolicySet = policySet([])) {
   const state = new ServiceState({

@@ -76,7 +76,11 @@ export class RevocationList {
       if (before === undefined) throw new Error('no such file or directory');
       if (before === this.#stamp) return;
       stamps.set(this.file, before);
-      await waitUntilSettled(stamps, { windowMs: this.#stabilityWindowMs, atomicPaths: [], known: () => false });
+      await waitUntilSettled(stamps, {
+        windowMs: this.#stabilityWindowMs,
+        atomicPaths: [],
+        known: () => false,
+      });
       const settled = stamps.get(this.file);
       const text = await readFile(this.file, 'utf8');
       if (settled === undefined || (await currentStamp(this.file)) !== settled) {

@@ -108,7 +108,8 @@ describe('a stalled stderr and stdout', () => {
         () => false,
       );
       if (up) break;
-      if (i > 600) throw new Error(`the server did not start (${child.exitCode ?? child.signalCode ?? 'running'})`);
+      if (i > 600)
+        throw new Error(`the server did not start (${child.exitCode ?? child.signalCode ?? 'running'})`);
       await new Promise((r) => setTimeout(r, 50));
     }
 

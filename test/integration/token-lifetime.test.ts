@@ -48,7 +48,11 @@ async function issue(s: StartedServe, body: unknown): Promise<{ status: number; 
   return { status: res.status, text: await res.text() };
 }
 
-async function write(s: StartedServe, token: string, name: string): Promise<{ status: number; json: unknown }> {
+async function write(
+  s: StartedServe,
+  token: string,
+  name: string,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`http://127.0.0.1:${s.httpPort}/access-roles/${name}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' },
