@@ -25,7 +25,9 @@ import {
   EXIT_INVALID_POLICIES,
   exitAfterFlush,
   exitDeadline,
+  identityLimits,
   loadInitialState,
+  logAdminWriters,
   observability,
   openAdminStore,
   openRevocationList,
@@ -339,7 +341,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       state,
       settings.httpAddress,
       [
-        ...observability(state, everyReloader, aggregated),
+        ...observability(state, everyReloader, aggregated, identityLimits(settings)),
         ...adminRoutesOf(settings, {
           state,
           reloader: everyReloader,
@@ -359,6 +361,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
       'listening',
     );
+    logAdminWriters(settings, state, log);
     stopPrimary = async () => {
       reloader.stop();
       revocations?.close();

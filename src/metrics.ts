@@ -25,6 +25,9 @@ export type DecisionLabel = (typeof DECISION_LABELS)[number];
 export const CACHES = ['decision', 'identity'] as const;
 export type CacheName = (typeof CACHES)[number];
 export const SHADOW_OUTCOMES = ['same', 'would_allow', 'would_deny'] as const;
+/** Why a Check was refused with a gRPC error (src/authz/refusals.ts and the Check callback). */
+export const CHECK_ERROR_CODES = ['malformed', 'oversized', 'unimplemented', 'unavailable'] as const;
+export type CheckErrorCode = (typeof CHECK_ERROR_CODES)[number];
 
 /** 10 µs … 100 ms, 1-2.5-5 steps: the engine answers in microseconds, a GC pause takes milliseconds. */
 export const CHECK_DURATION_BUCKETS: readonly number[] = Object.freeze([
@@ -45,6 +48,9 @@ export const METRIC_NAMES = Object.freeze({
   adminRequests: 'mtp_authz_admin_requests_total',
   changedWhileReading: 'mtp_authz_policy_file_changed_while_reading_total',
   logDropped: 'mtp_authz_log_lines_dropped_total',
+  checkErrors: 'mtp_authz_check_errors_total',
+  identityIgnoredSans: 'mtp_authz_identity_ignored_sans_total',
+  identityTooManySans: 'mtp_authz_identity_too_many_sans_total',
 });
 
 /** What the logs dropped so far (log.ts, stdout.ts): read at every scrape. */
@@ -128,6 +134,10 @@ export interface Metrics {
   recordChangedWhileReading(): void;
   /** Reads the logs' drop counts at every scrape. */
   trackLogDrops(read: () => LogDropCounts): void;
+  /** A Check refused with a gRPC error instead of answered (never a decision). */
+  recordCheckError(code: CheckErrorCode): void;
+  /** One Check's client: URI SANs that added nothing, and whether it had more than allowed. */
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void;
 }
 
 const ACTION_INDEX: Readonly<Record<Action, number>> = { Allow: 0, Deny: 1, AllowWithShadowDeny: 2 };
@@ -162,6 +172,9 @@ class PromMetrics implements Metrics {
   readonly #logDropped: Counter<'log' | 'reason'>;
   #logDropReader: (() => LogDropCounts) | undefined;
   #logDropsSeen: LogDropCounts = { operationalRateLimited: 0, operationalBufferFull: 0, stdoutBufferFull: 0 };
+  readonly #checkErrors: Counter<'code'>;
+  readonly #ignoredSans: Counter;
+  readonly #tooManySans: Counter;
 
   /** Mesh label → offset of its block in #pending; insertion order gives the block order. */
   readonly #meshSlots = new Map<string, number>();
@@ -172,6 +185,8 @@ class PromMetrics implements Metrics {
   readonly #cachePending = new Float64Array(CACHES.length * 2);
   readonly #cacheReaders = new Map<CacheName, () => number>();
   #loadedOnce = false;
+  #ignoredSansPending = 0;
+  #tooManySansPending = 0;
 
   constructor(registry: Registry, options: MetricsOptions) {
     this.registry = registry;
@@ -269,6 +284,25 @@ class PromMetrics implements Metrics {
     this.#logDropped.inc({ log: 'operational', reason: 'rate_limit' }, 0);
     this.#logDropped.inc({ log: 'operational', reason: 'buffer_full' }, 0);
     this.#logDropped.inc({ log: 'stdout', reason: 'buffer_full' }, 0);
+    this.#checkErrors = new Counter({
+      name: METRIC_NAMES.checkErrors,
+      help: 'Check calls refused with a gRPC error instead of answered, by code: malformed (INVALID_ARGUMENT), oversized (RESOURCE_EXHAUSTED), unimplemented (a method not served), unavailable (no policy set loaded).',
+      labelNames: ['code'],
+      registers,
+    });
+    for (const code of CHECK_ERROR_CODES) this.#checkErrors.inc({ code }, 0);
+    this.#ignoredSans = new Counter({
+      name: METRIC_NAMES.identityIgnoredSans,
+      help: 'URI SANs of Check clients that added nothing to the identity (not an exact spiffe:// or kuma:// form), per Check.',
+      registers,
+      collect: flush,
+    });
+    this.#tooManySans = new Counter({
+      name: METRIC_NAMES.identityTooManySans,
+      help: 'Checks denied (invalid-identity) because the client certificate had more URI SANs than --max-certificate-sans.',
+      registers,
+      collect: flush,
+    });
     histogramSeries(this.#duration);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
@@ -365,6 +399,15 @@ class PromMetrics implements Metrics {
     this.#admin.inc({ method: ADMIN_METHODS.has(upper) ? upper : 'OTHER', code: String(code) });
   }
 
+  recordCheckError(code: CheckErrorCode): void {
+    this.#checkErrors.inc({ code });
+  }
+
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void {
+    this.#ignoredSansPending += ignoredSans;
+    if (tooManySans) this.#tooManySansPending++;
+  }
+
   /** The block of `mesh`, created (and its series pre-zeroed) on first sight; `other` past the cap. */
   #meshSlot(mesh: string): number {
     const existing = this.#meshSlots.get(mesh);
@@ -411,6 +454,10 @@ class PromMetrics implements Metrics {
         this.#cacheLookups.inc({ cache: CACHES[c] as CacheName, result: r === 0 ? 'hit' : 'miss' }, n);
       }
     }
+    if (this.#ignoredSansPending > 0) this.#ignoredSans.inc(this.#ignoredSansPending);
+    if (this.#tooManySansPending > 0) this.#tooManySans.inc(this.#tooManySansPending);
+    this.#ignoredSansPending = 0;
+    this.#tooManySansPending = 0;
     this.#flushDuration();
   }
 

@@ -3,6 +3,7 @@
  * row of FLAGS: its name, env form (`MTP_AUTHZ_<FLAG_IN_SNAKE_CAPS>`), default and help text, so
  * the help screen and the README table are generated from the same place. Flags win over env.
  */
+import { DEFAULT_MAX_URI_SANS } from './decision/identity.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type GrpcListenAddress =
@@ -16,6 +17,10 @@ export interface TcpAddress {
 
 export const ACCESS_TYPES = ['rbac', 'static'] as const;
 export type AccessType = (typeof ACCESS_TYPES)[number];
+
+/** Who the built-in `default` AccessRoleBinding covers: authenticated callers, or Kong Mesh's everyone. */
+export const ADMIN_DEFAULT_BINDINGS = ['authenticated', 'kong-mesh'] as const;
+export type AdminDefaultBinding = (typeof ADMIN_DEFAULT_BINDINGS)[number];
 
 export interface Settings {
   readonly policies: readonly string[];
@@ -31,6 +36,7 @@ export interface Settings {
   readonly reloadStabilityWindowMs: number;
   readonly decisionCacheSize: number;
   readonly identityCacheSize: number;
+  readonly maxCertificateSans: number;
   readonly logAllowed: boolean;
   readonly logLevel: LogLevel;
   readonly workers: number;
@@ -40,6 +46,7 @@ export interface Settings {
   readonly tokenRevocationList: string | undefined;
   readonly adminLocalhostIsAdmin: boolean;
   readonly accessType: AccessType;
+  readonly adminDefaultBinding: AdminDefaultBinding;
 }
 
 /** A value that failed to parse; the message names what was expected. */
@@ -228,6 +235,12 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: (text) => integer(text, 0),
     help: 'Entries of the certificate → identity cache (0 disables it).',
   }),
+  spec('max-certificate-sans', 'maxCertificateSans', {
+    default: String(DEFAULT_MAX_URI_SANS),
+    // The certificate walk refuses more than 1000 names of any kind whatever this says.
+    parse: (text) => integer(text, 1, 1000),
+    help: 'Most URI SANs a client certificate (or an explain SAN list) may carry; more is an invalid identity (Deny).',
+  }),
   spec('log-allowed', 'logAllowed', {
     kind: 'boolean',
     default: 'false',
@@ -271,6 +284,11 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'rbac',
     parse: choice(ACCESS_TYPES),
     help: 'Admin authorization: rbac (AccessRoles and bindings) or static (only group mesh-system:admin may write).',
+  }),
+  spec('admin-default-binding', 'adminDefaultBinding', {
+    default: 'authenticated',
+    parse: choice(ADMIN_DEFAULT_BINDINGS),
+    help: 'Who the built-in AccessRoleBinding "default" makes admin: authenticated (token holders and the localhost admin) or kong-mesh (also unauthenticated callers, as Kong Mesh does).',
   }),
 ];
 

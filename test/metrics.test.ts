@@ -53,6 +53,8 @@ describe('createMetrics', () => {
       mtp_authz_admin_requests_total: 'COUNTER',
       mtp_authz_policy_file_changed_while_reading_total: 'COUNTER',
       mtp_authz_log_lines_dropped_total: 'COUNTER',
+      mtp_authz_identity_ignored_sans_total: 'COUNTER',
+      mtp_authz_identity_too_many_sans_total: 'COUNTER',
     };
     for (const [name, type] of Object.entries(expected)) {
       expect(family(families, name).type, name).toBe(type);
@@ -296,6 +298,21 @@ describe('createMetrics', () => {
     expect(sampleValue(f, 'mtp_authz_admin_requests_total', { method: 'PUT', code: '403' })).toBe(1);
     expect(sampleValue(f, 'mtp_authz_admin_requests_total', { method: 'OTHER', code: '404' })).toBe(1);
   });
+
+  it('counts ignored client SANs and clients with too many SANs, from zero', async () => {
+    const { metrics, scrape } = setup();
+    let f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(0);
+    expect(sampleValue(f, 'mtp_authz_identity_too_many_sans_total')).toBe(0);
+    metrics.recordIdentity(2, false);
+    metrics.recordIdentity(1, false);
+    metrics.recordIdentity(0, true);
+    f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(3);
+    expect(sampleValue(f, 'mtp_authz_identity_too_many_sans_total')).toBe(1);
+    f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(3);
+  });
 });
 
 describe('meshLabel: bounded mesh label values', () => {
@@ -423,6 +440,7 @@ describe('the Grafana dashboard', () => {
       'Policies per mesh',
       'Shadow differences',
       'Admin requests by code',
+      'Refused Checks by code',
       'Memory',
       'CPU and event loop',
     ]) {
@@ -465,6 +483,10 @@ describe('the Grafana dashboard', () => {
     ).toEqual(['a_bucket', 'b']);
     expect(metricNamesIn('time() - min(c_seconds{i=~"$i"})')).toEqual(['c_seconds']);
     expect(metricNamesIn('label_values(d_total, mesh)')).toEqual(['d_total']);
+    expect(metricNamesIn('2 * rate(e_total[1h] offset 5m) + 0.05 > 1e3 and p99_seconds > 1')).toEqual([
+      'e_total',
+      'p99_seconds',
+    ]);
   });
 });
 

@@ -30,6 +30,7 @@ describe('defaults', () => {
       resyncIntervalMs: 30_000,
       decisionCacheSize: 100_000,
       identityCacheSize: 10_000,
+      maxCertificateSans: 256,
       logAllowed: false,
       logLevel: 'info',
       workers: 1,
@@ -37,6 +38,7 @@ describe('defaults', () => {
       tokenSigningKey: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
+      adminDefaultBinding: 'authenticated',
     });
   });
 
@@ -69,6 +71,7 @@ describe('env forms', () => {
     ['MTP_AUTHZ_RESYNC_INTERVAL', '15m', { resyncIntervalMs: 900_000 }],
     ['MTP_AUTHZ_DECISION_CACHE_SIZE', '0', { decisionCacheSize: 0 }],
     ['MTP_AUTHZ_IDENTITY_CACHE_SIZE', '5', { identityCacheSize: 5 }],
+    ['MTP_AUTHZ_MAX_CERTIFICATE_SANS', '64', { maxCertificateSans: 64 }],
     ['MTP_AUTHZ_LOG_ALLOWED', 'yes', { logAllowed: true }],
     ['MTP_AUTHZ_LOG_LEVEL', 'debug', { logLevel: 'debug' }],
     ['MTP_AUTHZ_WORKERS', '4', { workers: 4 }],
@@ -188,6 +191,8 @@ describe('bad usage', () => {
     ],
     [['--access-type', 'open'], '--access-type: invalid value "open" (use one of rbac, static)'],
     [['--workers', '0'], '--workers: must be between 1 and 256, got 0'],
+    [['--max-certificate-sans', '0'], '--max-certificate-sans: must be between 1 and 1000, got 0'],
+    [['--max-certificate-sans', '1001'], '--max-certificate-sans: must be between 1 and 1000, got 1001'],
     [['--workers', '1.5'], '--workers: invalid number "1.5" (use a whole number)'],
     [['--decision-cache-size', '-1'], '--decision-cache-size: invalid number "-1" (use a whole number)'],
     [

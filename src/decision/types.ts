@@ -27,12 +27,23 @@ export interface ClientIdentity {
   readonly multiValued: boolean;
   /** Canonical text of mesh + sorted tags: equal identities have equal keys. */
   readonly key: string;
+  /** Every URI SAN the client presented, exactly as presented and in order (ignored ones too). */
+  readonly sans: readonly string[];
 }
 
+/**
+ * `ignoredSans`: URI SANs that added nothing (not an exact `spiffe://` or `kuma://` form), when
+ * there were any. `cause` marks a client refused for presenting more URI SANs than allowed.
+ */
 export type Client =
   | { readonly kind: 'none' }
-  | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'identity'; readonly identity: ClientIdentity };
+  | {
+      readonly kind: 'invalid';
+      readonly reason: string;
+      readonly cause?: 'too-many-sans';
+      readonly ignoredSans?: number;
+    }
+  | { readonly kind: 'identity'; readonly identity: ClientIdentity; readonly ignoredSans?: number };
 
 /** The inbound being called. */
 export interface Destination {

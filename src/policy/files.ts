@@ -17,7 +17,9 @@ export interface FoundFiles {
   /** As the user would write them: the given path joined with the names below it. */
   readonly files: string[];
   readonly issues: PolicyIssue[];
-  /** What each file's stat said while walking (its stamp: see file-stamps.ts). */
+  /** Files a directory scan skipped that look like policies given the wrong name. */
+  readonly warnings: PolicyIssue[];
+  /** What each file's stat said while walking (its stamp: see settle.ts). */
   readonly stats: Map<string, Stats>;
 }
 
@@ -38,7 +40,7 @@ function errnoMessage(error: unknown): string {
 }
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
-  const found: FoundFiles = { files: [], issues: [], stats: new Map() };
+  const found: FoundFiles = { files: [], issues: [], warnings: [], stats: new Map() };
   const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
 
@@ -79,6 +81,8 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
       if (s.isDirectory()) await walk(path);
       else if (s.isFile() && POLICY_EXTENSION.test(name))
         await addFile(path, s, entry.isSymbolicLink() ? undefined : join(realDir, name));
+      // A ConfigMap key without an extension mounts as such a file: say why it is not read.
+      else if (s.isFile() && !name.includes('.')) found.warnings.push(fileIssue(path, M.noPolicyExtension));
     }
   };
 

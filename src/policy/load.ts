@@ -109,6 +109,8 @@ export async function loadPolicies(
   paths: readonly string[],
   options?: Partial<LoadOptions>,
   cache?: ParseCache,
+  /** Texts validated together with the files (`validate` of a ConfigMap manifest's data keys). */
+  extraTexts: readonly PolicyText[] = [],
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
@@ -118,7 +120,7 @@ export async function loadPolicies(
     atomicPaths: options?.atomicPaths ?? [],
     known: (file, stamp) => cache?.textWithStamp(file, stamp) !== undefined,
   });
-  const texts: PolicyText[] = [];
+  const texts: PolicyText[] = [...extraTexts];
   const issues = [...found.issues];
   const changed: string[] = [];
   for (const file of found.files) {
@@ -142,7 +144,14 @@ export async function loadPolicies(
     texts.push({ file, text: read.bytes, stamp });
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
-  const assembled = assemble(texts, issues, opts, found.files, cache);
+  const assembled = assemble(
+    texts,
+    issues,
+    opts,
+    [...extraTexts.map((t) => t.file), ...found.files],
+    cache,
+    found.warnings,
+  );
   // Repeated loads (those with a cache) tell whether anything changed since the last one.
   const result =
     cache === undefined
@@ -167,9 +176,10 @@ function assemble(
   options: LoadOptions,
   files: string[],
   cache?: ParseCache,
+  fileWarnings: readonly PolicyIssue[] = [],
 ): LoadResult {
   const errors: PolicyIssue[] = [...fileIssues];
-  const warnings: PolicyIssue[] = [];
+  const warnings: PolicyIssue[] = [...fileWarnings];
   const resources: Resource[] = [];
   const firstByKey = new Map<string, Resource>();
 
