@@ -48,24 +48,31 @@ export function logDrops(log: Logger): LogDrops {
 }
 
 /**
- * Asks the destination to write what it holds and waits for it, at most `timeoutMs`: a stderr
- * nobody reads must not keep a stopping process alive.
+ * Waits for the destination to have written what it holds, at most `timeoutMs`: a stderr nobody
+ * reads must not keep a stopping process alive.
  */
 export function flushLog(log: Logger, timeoutMs = 1000): Promise<void> {
   const destination = controls.get(log)?.destination;
-  if (destination?.flush === undefined) return Promise.resolve();
+  return destination === undefined ? Promise.resolve() : waitForDrain(destination, timeoutMs);
+}
+
+/** Resolves once an asynchronous sonic-boom has no write in progress and nothing buffered. */
+export function waitForDrain(destination: unknown, timeoutMs: number): Promise<void> {
+  const boom = destination as Partial<EventEmitter> & { _writing?: boolean; _len?: number };
+  const idle = (): boolean => boom._writing !== true && (boom._len ?? 0) === 0;
+  if (typeof boom.once !== 'function' || idle()) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    timer.unref();
-    try {
-      destination.flush?.(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    } catch {
+    const done = (): void => {
       clearTimeout(timer);
+      boom.off?.('drain', onDrain);
       resolve();
-    }
+    };
+    const onDrain = (): void => {
+      if (idle()) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    boom.on?.('drain', onDrain);
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { type DestinationStream, pino } from 'pino';
+import { waitForDrain } from './log.js';
 
 export const STDOUT_BUFFER_BYTES = 1024 * 1024;
 
@@ -41,14 +42,5 @@ export function stdoutDroppedLines(): number {
 
 /** Waits (at most `timeoutMs`) for what stdout holds to be written. */
 export function flushStdout(timeoutMs = 1000): Promise<void> {
-  const destination = shared;
-  if (destination === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    timer.unref();
-    destination.flush(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  return shared === undefined ? Promise.resolve() : waitForDrain(shared, timeoutMs);
 }

@@ -2,24 +2,13 @@
  * The operational log: each message kind is rate-limited, what is refused is counted and
  * summarized, and the summary itself is never refused.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, LOG_DROP_SUMMARY_MESSAGE, logDrops } from '../src/log.js';
-
-function sink(): { lines: Record<string, unknown>[]; stream: Writable } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { lines, stream };
-}
+import { logSink } from './support/log-sink.js';
 
 describe('createLogger', () => {
   it('admits a burst per message kind, counts the rest, and summarizes them by kind', async () => {
-    const { lines, stream } = sink();
+    const { lines, stream } = logSink();
     const log = createLogger('info', stream, { ratePerSecond: 1, burst: 5, summaryIntervalMs: 50 });
     for (let i = 0; i < 200; i++) log.info({ i }, 'admin request not authenticated');
     log.warn('policy reload failed'); // another kind still gets through

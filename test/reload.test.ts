@@ -2,7 +2,6 @@
  * The Reloader on its own, with a scripted loader: a load whose files changed while being read
  * is counted, logged and read again; nothing runs after stop(); only new warnings are logged.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { compileTables } from '../src/policy/compile.js';
@@ -11,17 +10,7 @@ import type { PolicyIssue, PolicySet } from '../src/policy/types.js';
 import { Reloader } from '../src/reload.js';
 import { ServiceState } from '../src/state.js';
 import { policySet } from './support/policies.js';
-
-function logSink(): { lines: Record<string, unknown>[]; stream: Writable } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { lines, stream };
-}
+import { logSink } from './support/log-sink.js';
 
 const warning = (message: string): PolicyIssue => ({
   file: 'a.yaml',
