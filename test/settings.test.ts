@@ -15,6 +15,19 @@ function error(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   return result.message;
 }
 
+describe('token and reload flags', () => {
+  it('refuses a --max-token-lifetime under one second', () => {
+    expect(error([...BASE, '--max-token-lifetime', '500ms'])).toBe(
+      '--max-token-lifetime must be at least 1s',
+    );
+  });
+
+  it('reads --reload-stability-window and its env form', () => {
+    expect(settings([...BASE, '--reload-stability-window', '2s']).reloadStabilityWindowMs).toBe(2000);
+    expect(settings(BASE, { MTP_AUTHZ_RELOAD_STABILITY_WINDOW: '0s' }).reloadStabilityWindowMs).toBe(0);
+  });
+});
+
 describe('defaults', () => {
   it('gives every flag its documented default', () => {
     expect(settings(BASE)).toEqual({
@@ -28,6 +41,7 @@ describe('defaults', () => {
       maxPolicyFileBytes: 4 * 1024 * 1024,
       shutdownGraceMs: 10_000,
       resyncIntervalMs: 30_000,
+      reloadStabilityWindowMs: 1000,
       decisionCacheSize: 100_000,
       identityCacheSize: 10_000,
       maxCertificateSans: 256,
@@ -38,6 +52,8 @@ describe('defaults', () => {
       workers: 1,
       adminStateDir: undefined,
       tokenSigningKey: undefined,
+      maxTokenLifetimeMs: 24 * 3600 * 1000,
+      tokenRevocationList: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
       adminDefaultBinding: 'authenticated',
