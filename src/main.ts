@@ -7,11 +7,17 @@ import { Registry } from 'prom-client';
 import { createAuditLog } from './admin/audit.js';
 import { builtinDefaultBinding } from './admin/builtins.js';
 import { createAdminRoutes } from './admin/routes.js';
+import { RevocationList } from './admin/revocations.js';
 import { AdminStore } from './admin/store.js';
 import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
+import { loadUiAssets } from './console/assets.js';
+import { RecentDecisions, recordingDecisionLog } from './console/recent-decisions.js';
+import { ReloadStatus } from './console/reload-status.js';
+import { consoleRoutes } from './console/routes.js';
+import { ShadowRecord } from './console/shadow-record.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
@@ -21,7 +27,7 @@ import { explainLimits } from './http/explain-request.js';
 import { ExplainThread } from './http/explain-thread.js';
 import { type ObservabilityContext, observabilityRoutes } from './http/routes-observability.js';
 import { type HttpLimits, type HttpService, startHttpServer } from './http/server.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, flushLog, type Logger, logDrops } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { httpConnectionCap, softOpenFileLimit } from './open-files.js';
 import { compileTables } from './policy/compile.js';
@@ -31,6 +37,7 @@ import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js'
 import { readSettings, type Settings } from './settings.js';
 import { checkStartupFiles } from './startup-checks.js';
 import { ServiceState } from './state.js';
+import { flushStdout, stdoutDroppedLines } from './stdout.js';
 
 export const EXIT_INVALID_POLICIES = 1;
 export const EXIT_USAGE = 2;
@@ -51,6 +58,7 @@ export interface RunningService {
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly http: HttpService;
+  readonly revocations: RevocationList | undefined;
   /** Drain: health NOT_SERVING, stop accepting, finish in-flight calls (cut after the grace). */
   stop(): Promise<void>;
 }
@@ -123,6 +131,9 @@ function loaderFor(settings: Settings): PolicyLoader {
     loader = new PolicyLoader({
       maxFileBytes: settings.maxPolicyFileBytes,
       maxTotalBytes: settings.maxPolicyBytes,
+      stabilityWindowMs: settings.reloadStabilityWindowMs,
+      // The admin API writes by rename: its files are complete the moment they appear.
+      atomicPaths: settings.adminStateDir === undefined ? [] : [settings.adminStateDir],
     });
     loaders.set(settings, loader);
   }
@@ -162,6 +173,7 @@ export function createReloader(
   state: ServiceState,
   log: Logger,
   onReload?: ReloaderOptions['onReload'],
+  onChangedWhileReading?: ReloaderOptions['onChangedWhileReading'],
 ): Reloader {
   const loader = loaderFor(settings);
   return new Reloader({
@@ -173,6 +185,7 @@ export function createReloader(
     compile: compileTables,
     resyncIntervalMs: settings.resyncIntervalMs,
     ...(onReload === undefined ? {} : { onReload }),
+    ...(onChangedWhileReading === undefined ? {} : { onChangedWhileReading }),
   });
 }
 
@@ -184,6 +197,33 @@ export interface CheckService {
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly decisionLog: DecisionLog;
+  readonly consoleRecords: ConsoleRecords;
+}
+
+/** What the console reads besides the state: recent denies, shadow differences, reload outcomes. */
+export interface ConsoleRecords {
+  readonly recent: RecentDecisions;
+  readonly shadows: ShadowRecord;
+  readonly reloads: ReloadStatus;
+}
+
+/** The console's routes (SPEC §11); the static /ui/ files only with `--ui`. */
+export function consoleRoutesOf(
+  settings: Settings,
+  state: ServiceState,
+  reloader: { readonly stale: boolean },
+  registry: Registry,
+  records: ConsoleRecords,
+): Route[] {
+  return consoleRoutes({
+    ...records,
+    registry,
+    current: () => {
+      const snapshot = state.current;
+      return snapshot === undefined ? undefined : { snapshot, stale: reloader.stale };
+    },
+    assets: settings.ui ? (loadUiAssets() ?? null) : undefined,
+  });
 }
 
 /** Loads the policies and opens the gRPC listener; throws StartError when it cannot. */
@@ -208,13 +248,38 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
   );
   metrics.trackCacheEntries('decision', () => decisions.size);
   metrics.trackCacheEntries('identity', identities.size);
-  const decisionLog = options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed });
+  const consoleRecords: ConsoleRecords = {
+    recent: new RecentDecisions(settings.recentDecisions),
+    shadows: new ShadowRecord(),
+    reloads: new ReloadStatus(),
+  };
+  const decisionLog = recordingDecisionLog(
+    options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed }),
+    consoleRecords.recent,
+  );
 
-  const reloader = createReloader(settings, state, log, (outcome, snapshot) => {
-    if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
-    else metrics.recordReload(false);
-    metrics.setStale(reloader.stale);
+  metrics.trackLogDrops(() => {
+    const drops = logDrops(log);
+    return {
+      operationalRateLimited: drops.rateLimited,
+      operationalBufferFull: drops.bufferFull,
+      stdoutBufferFull: stdoutDroppedLines(),
+    };
   });
+
+  const reloader = createReloader(
+    settings,
+    state,
+    log,
+    (outcome, snapshot) => {
+      if ('stopped' in outcome) return;
+      consoleRecords.reloads.observe(outcome);
+      if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
+      else metrics.recordReload(false);
+      metrics.setStale(reloader.stale);
+    },
+    () => metrics.recordChangedWhileReading(),
+  );
   // Watch before listening: a change made right after start-up must not be missed.
   await reloader.start();
 
@@ -233,7 +298,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
       maxConcurrentStreams: settings.grpcMaxConcurrentStreams,
       maxHealthWatches: settings.maxHealthWatches,
       readCertificate: identities.read,
-      observers: { decisions, metrics, decisionLog },
+      observers: { decisions, metrics, decisionLog, shadowRecord: consoleRecords.shadows },
       log,
     });
   } catch (error) {
@@ -241,7 +306,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
     throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
-  return { state, registry, metrics, reloader, grpc, decisionLog };
+  return { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords };
 }
 
 /**
@@ -283,11 +348,19 @@ export function adminRoutesOf(
     readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
     readonly store: AdminStore | undefined;
     readonly signingKey: SigningKey | undefined;
+    readonly revocations?: RevocationList | undefined;
     readonly metrics: Metrics;
     readonly log: Logger;
   },
 ): Route[] {
-  const { state, reloader, store, signingKey, metrics, log } = parts;
+  const { state, reloader, store, signingKey, revocations, metrics, log } = parts;
+  const maxLifetimeSeconds = Math.floor(settings.maxTokenLifetimeMs / 1000);
+  const verifyOptions = {
+    maxLifetimeSeconds,
+    ...(revocations === undefined
+      ? {}
+      : { isRevoked: (jti: string | undefined, name: string) => revocations.isRevoked(jti, name) }),
+  };
   return createAdminRoutes({
     state,
     reloader,
@@ -295,9 +368,10 @@ export function adminRoutesOf(
     ...(signingKey === undefined ? {} : { signingKey }),
     authentication: {
       localhostIsAdmin: settings.adminLocalhostIsAdmin,
-      ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
+      ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey, verifyOptions) }),
     },
     accessType: settings.accessType,
+    maxTokenLifetimeSeconds: maxLifetimeSeconds,
     defaultBinding: builtinDefaultBinding(settings.adminDefaultBinding),
     audit: createAuditLog(),
     onRequest: (method, code) => metrics.recordAdminRequest(method, code),
@@ -316,17 +390,33 @@ export function logAdminWriters(settings: Settings, state: ServiceState, log: Lo
 export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
   const { log } = options;
   const signingKey = await openSigningKey(settings);
+  const revocations = await openRevocationList(settings, log);
   const store = await openAdminStore(settings);
-  const { state, registry, metrics, reloader, grpc, decisionLog } = await startChecks(settings, options);
+  const { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords } = await startChecks(
+    settings,
+    options,
+  );
 
   let http: HttpService;
   try {
-    const adminRoutes = adminRoutesOf(settings, { state, reloader, store, signingKey, metrics, log });
     const limits = httpLimitsOf(settings, log);
+    const adminRoutes = adminRoutesOf(settings, {
+      state,
+      reloader,
+      store,
+      signingKey,
+      revocations,
+      metrics,
+      log,
+    });
     http = await startHttpServer(
       state,
       settings.httpAddress,
-      [...observability(state, reloader, registry, identityLimits(settings)), ...adminRoutes],
+      [
+        ...observability(state, reloader, registry, identityLimits(settings)),
+        ...consoleRoutesOf(settings, state, reloader, registry, consoleRecords),
+        ...adminRoutes,
+      ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
       undefined,
       limits,
@@ -355,19 +445,56 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     reloader,
     grpc,
     http,
+    revocations,
     stop() {
       stopping ??= (async () => {
+        const deadline = performance.now() + settings.shutdownGraceMs;
+        // First: no reload may start a loader thread again, and queued admin writes answer 503.
         reloader.stop();
+        revocations?.close();
         state.drain();
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
-        await grpc.shutdown(settings.shutdownGraceMs);
-        await http.close();
+        await grpc.shutdown(callGrace(settings.shutdownGraceMs));
+        await http.close(callGrace(deadline - performance.now()));
         await decisionLog.close();
         log.info('stopped');
       })();
       return stopping;
     },
   };
+}
+
+/** What is left for closing listeners and flushing logs after the calls in flight had their grace. */
+const CLOSING_RESERVE_MS = 200;
+
+/** The part of `--shutdown-grace` calls in flight may use; the rest is for closing and flushing. */
+export function callGrace(graceMs: number): number {
+  return Math.max(0, graceMs - Math.min(CLOSING_RESERVE_MS, graceMs / 4));
+}
+
+/**
+ * Ends the process with `code` once the logs are flushed, waiting at most until `deadline`
+ * (performance.now() time): a stderr or stdout nobody reads must not hold the exit.
+ */
+export async function exitAfterFlush(
+  log: Logger,
+  code: number,
+  deadline = performance.now() + 1000,
+): Promise<never> {
+  const left = (): number => Math.max(20, deadline - performance.now());
+  await flushLog(log, left());
+  await flushStdout(left());
+  process.exit(code);
+}
+
+/**
+ * From the first SIGTERM/SIGINT: exit 0 no later than `--shutdown-grace`, whatever still runs
+ * (idle streams, a loader thread, a stalled log).
+ */
+export function exitDeadline(graceMs: number): number {
+  const deadline = performance.now() + graceMs;
+  setTimeout(() => process.exit(0), graceMs).unref();
+  return deadline;
 }
 
 /** `--token-signing-key`, read once at start-up; an unusable key is bad usage (exit 2). */
@@ -378,6 +505,25 @@ export async function openSigningKey(settings: Settings): Promise<SigningKey | u
   } catch (error) {
     if (error instanceof SigningKeyError) throw new StartError(EXIT_USAGE, error.message);
     throw error;
+  }
+}
+
+/** `--token-revocation-list`, read once now and again on changes; an unreadable file is bad usage (exit 2). */
+export async function openRevocationList(
+  settings: Settings,
+  log: Logger,
+): Promise<RevocationList | undefined> {
+  if (settings.tokenRevocationList === undefined) return undefined;
+  try {
+    return await RevocationList.open(settings.tokenRevocationList, log, {
+      resyncIntervalMs: settings.resyncIntervalMs,
+      stabilityWindowMs: settings.reloadStabilityWindowMs,
+    });
+  } catch (error) {
+    throw new StartError(
+      EXIT_USAGE,
+      `cannot read --token-revocation-list ${settings.tokenRevocationList}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -426,6 +572,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     if (service === undefined) return;
     log.info('SIGHUP: reloading policies');
     void service.reloader.reload('SIGHUP');
+    void service.revocations?.reload();
   };
   process.on('SIGHUP', onHangup);
   if (settings.workers > 1) {
@@ -442,12 +589,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    process.exit(error.exitCode);
+    await exitAfterFlush(log, error.exitCode);
   }
-  const running = service;
+  const running = service as RunningService;
 
-  await new Promise<void>((resolve) => {
+  const deadline = await new Promise<number>((resolve) => {
     let signals = 0;
+    let deadline = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
@@ -455,15 +603,17 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
         running.grpc.forceClose();
         return;
       }
+      deadline = exitDeadline(settings.shutdownGraceMs);
       log.info({ signal }, 'shutting down');
       running.stop().then(() => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
         process.off('SIGHUP', onHangup);
-        resolve();
+        resolve(deadline);
       });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  await exitAfterFlush(log, 0, deadline);
 }

@@ -5,6 +5,7 @@
 import { POLICY_MESSAGES as M, sortIssues } from '../errors.js';
 import { findPolicyFiles, readPolicyFile } from './files.js';
 import { fileIssue, parsePolicyText } from './parse.js';
+import { currentStamp, stampOf, waitUntilSettled } from './settle.js';
 import type {
   AccessRole,
   AccessRoleBinding,
@@ -26,15 +27,29 @@ export interface LoadOptions {
   maxFileBytes: number;
   /** The whole set: once the files read add up to more, loading stops before anything is parsed. */
   maxTotalBytes: number;
+  /** A changed file is read once its size and times stayed the same this long (settle.ts); 0: at once. */
+  stabilityWindowMs?: number;
+  /** Directories whose files are only replaced by rename (the admin state directory): read at once. */
+  atomicPaths?: readonly string[];
 }
 
-export type LoadResult =
+export type LoadResult = (
   | { ok: true; set: PolicySet; files: string[] }
-  | { ok: false; errors: PolicyIssue[]; warnings: PolicyIssue[]; files: string[] };
+  | { ok: false; errors: PolicyIssue[]; warnings: PolicyIssue[]; files: string[] }
+) & {
+  /** Files that changed while they were read: the result must not be used; read again later. */
+  changedWhileReading?: string[];
+  /** Every file read and its stamp (loads with a ParseCache): equal fingerprints, the same files. */
+  fingerprint?: string;
+};
+
+export const FILE_CHANGED_WHILE_READING = 'file changed while reading';
 
 export interface PolicyText {
   readonly file: string;
   readonly text: string | Uint8Array;
+  /** The file's stamp when it was read (settle.ts), remembered with its outcome. */
+  readonly stamp?: string | undefined;
 }
 
 /** What one file contributed, before the cross-file duplicate check. */
@@ -52,19 +67,28 @@ interface FileOutcome {
 export class ParseCache {
   readonly #entries = new Map<
     string,
-    { readonly text: string | Uint8Array; readonly outcome: FileOutcome }
+    { readonly text: string | Uint8Array; readonly outcome: FileOutcome; stamp?: string | undefined }
   >();
 
   get size(): number {
     return this.#entries.size;
   }
 
-  outcome(file: string, text: string | Uint8Array, parse: () => FileOutcome): FileOutcome {
+  outcome(file: string, text: string | Uint8Array, parse: () => FileOutcome, stamp?: string): FileOutcome {
     const cached = this.#entries.get(file);
-    if (cached !== undefined && sameText(cached.text, text)) return cached.outcome;
+    if (cached !== undefined && sameText(cached.text, text)) {
+      cached.stamp = stamp;
+      return cached.outcome;
+    }
     const outcome = parse();
-    this.#entries.set(file, { text, outcome });
+    this.#entries.set(file, { text, outcome, stamp });
     return outcome;
+  }
+
+  /** The text read last time, when the file still has the stamp it had then (it need not be read again). */
+  textWithStamp(file: string, stamp: string): string | Uint8Array | undefined {
+    const cached = this.#entries.get(file);
+    return cached?.stamp === stamp ? cached.text : undefined;
   }
 
   retainOnly(files: ReadonlySet<string>): void {
@@ -79,6 +103,7 @@ function sameText(a: string | Uint8Array, b: string | Uint8Array): boolean {
 
 function withDefaults(options: Partial<LoadOptions> | undefined): LoadOptions {
   return {
+    ...options,
     maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES,
     maxTotalBytes: options?.maxTotalBytes ?? DEFAULT_MAX_POLICY_BYTES,
   };
@@ -97,29 +122,57 @@ export async function loadPolicies(
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
+  const stamps = new Map([...found.stats].map(([file, info]) => [file, stampOf(info)]));
+  await waitUntilSettled(stamps, {
+    windowMs: options?.stabilityWindowMs ?? 0,
+    atomicPaths: options?.atomicPaths ?? [],
+    known: (file, stamp) => cache?.textWithStamp(file, stamp) !== undefined,
+  });
   const texts: PolicyText[] = [...extraTexts];
   const issues = [...found.issues];
+  const changed: string[] = [];
   let total = 0;
+  // Over the set's cap: loading stops here, before anything is parsed (that would be wasted work).
+  const setTooLarge = (file: string, size: number): LoadResult => ({
+    ok: false,
+    errors: [fileIssue(file, M.policySetTooLarge(size, opts.maxTotalBytes))],
+    warnings: [],
+    files: found.files,
+  });
   for (const file of found.files) {
-    // Never read more than what is left of the set's budget.
-    const budget = Math.max(0, opts.maxTotalBytes - total);
-    const read = await readPolicyFile(file, Math.min(opts.maxFileBytes, budget));
-    if ('issue' in read) issues.push(read.issue);
-    else if ('tooLarge' in read) {
-      if (read.tooLarge > opts.maxFileBytes) {
-        issues.push(fileIssue(file, M.fileTooLarge(read.tooLarge, opts.maxFileBytes)));
-        continue;
-      }
-      // Within the per-file limit, so the set is what is too large; parsing it would be wasted work.
-      const issue = fileIssue(file, M.policySetTooLarge(total + read.tooLarge, opts.maxTotalBytes));
-      return { ok: false, errors: [issue], warnings: [], files: found.files };
-    } else {
-      total += read.bytes.byteLength;
-      texts.push({ file, text: read.bytes });
+    const stamp = stamps.get(file);
+    const known = stamp === undefined ? undefined : cache?.textWithStamp(file, stamp);
+    if (known !== undefined) {
+      total += typeof known === 'string' ? Buffer.byteLength(known) : known.byteLength;
+      if (total > opts.maxTotalBytes) return setTooLarge(file, total);
+      texts.push({ file, text: known, stamp });
+      continue;
     }
+    // Never read more than what is left of the set's budget.
+    const read = await readPolicyFile(
+      file,
+      Math.min(opts.maxFileBytes, Math.max(0, opts.maxTotalBytes - total)),
+    );
+    if ('issue' in read) {
+      issues.push(read.issue);
+      continue;
+    }
+    if ('tooLarge' in read) {
+      if (read.tooLarge <= opts.maxFileBytes) return setTooLarge(file, total + read.tooLarge);
+      issues.push(fileIssue(file, M.fileTooLarge(read.tooLarge, opts.maxFileBytes)));
+      continue;
+    }
+    // Re-checked after reading: a writer that moved meanwhile gave us a mix of two versions.
+    if (stamp !== undefined && (await currentStamp(file)) !== stamp) {
+      changed.push(file);
+      issues.push(fileIssue(file, FILE_CHANGED_WHILE_READING));
+      continue;
+    }
+    total += read.bytes.byteLength;
+    texts.push({ file, text: read.bytes, stamp });
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
-  return assemble(
+  const assembled = assemble(
     texts,
     issues,
     opts,
@@ -127,6 +180,12 @@ export async function loadPolicies(
     cache,
     found.warnings,
   );
+  // Repeated loads (those with a cache) tell whether anything changed since the last one.
+  const result =
+    cache === undefined
+      ? assembled
+      : { ...assembled, fingerprint: [...stamps].map(([file, stamp]) => `${file}\0${stamp}`).join('\n') };
+  return changed.length === 0 ? result : { ...result, changedWhileReading: changed };
 }
 
 /** The same pipeline on in-memory texts (tests; the admin API validating a body before writing it). */
@@ -152,9 +211,9 @@ function assemble(
   const resources: Resource[] = [];
   const firstByKey = new Map<string, Resource>();
 
-  for (const { file, text } of texts) {
+  for (const { file, text, stamp } of texts) {
     const read = (): FileOutcome => readFile(file, text, options);
-    const outcome = cache === undefined ? read() : cache.outcome(file, text, read);
+    const outcome = cache === undefined ? read() : cache.outcome(file, text, read, stamp);
     errors.push(...outcome.errors);
     warnings.push(...outcome.warnings);
     for (const result of outcome.documents) {
