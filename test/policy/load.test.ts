@@ -9,6 +9,7 @@ import {
   type LoadResult,
   loadPolicies,
   loadPolicyTexts,
+  ParseCache,
 } from '../../src/policy/load.js';
 import type { PolicySet } from '../../src/policy/types.js';
 
@@ -343,6 +344,17 @@ describe('files and directories', () => {
     await rm(join(dir, 'c.yaml'));
     expect((await loadPolicies([dir], { maxFileBytes: 200, maxTotalBytes: 300 })).ok).toBe(true);
     expect(DEFAULT_MAX_POLICY_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  it('counts the files a reload already knows (not read again) towards --max-policy-bytes', async () => {
+    const cache = new ParseCache();
+    const options = { maxFileBytes: 200, maxTotalBytes: 250 };
+    await writeFile(join(dir, 'a.yaml'), MTP('a').padEnd(150, '#'));
+    expect((await loadPolicies([dir], options, cache)).ok).toBe(true);
+    await writeFile(join(dir, 'b.yaml'), MTP('b').padEnd(150, '#'));
+    expect(errorsOf(await loadPolicies([dir], options, cache))).toEqual([
+      `${join(dir, 'b.yaml')}:1:1: file: the policy files up to this one add up to 300 bytes, over the limit of 250 bytes for the whole set (--max-policy-bytes)`,
+    ]);
   });
 
   it('still names a single file over --max-policy-file-bytes as such when the set is nearly full', async () => {
