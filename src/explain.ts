@@ -46,6 +46,7 @@ export function explainJson(decision: Decision): ExplainJson {
 const VIA_TEXT: Record<Decision['via'], string> = {
   rule: 'decided by a from entry',
   'no-matching-from': 'no from entry covers the client: implicit deny',
+  'no-matching-rule': 'no match of any rule covers the client: implicit deny',
   'no-policy': 'no MeshTrafficPermission selects this inbound: implicit deny',
   'mtls-disabled': 'mTLS is disabled on the mesh: traffic permissions are not enforced',
   'permissive-plaintext': 'mTLS is PERMISSIVE and the client sent no certificate',

@@ -50,7 +50,7 @@ export function clientFromUris(uris: readonly string[]): Client {
     }
   }
   if (mesh === undefined) return NO_CLIENT;
-  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), tags) };
+  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), tags, uris) };
 }
 
 /**
@@ -89,7 +89,11 @@ export function clientFromPrincipal(principal: string): Client {
   return clientFromUris([principal]);
 }
 
-export function makeIdentity(mesh: string, tags: ReadonlyMap<string, readonly string[]>): ClientIdentity {
+export function makeIdentity(
+  mesh: string,
+  tags: ReadonlyMap<string, readonly string[]>,
+  uris: readonly string[] = [],
+): ClientIdentity {
   let multiValued = false;
   const canonical: [string, string[]][] = [];
   for (const k of [...tags.keys()].sort()) {
@@ -97,14 +101,17 @@ export function makeIdentity(mesh: string, tags: ReadonlyMap<string, readonly st
     if (values.length > 1) multiValued = true;
     canonical.push([k, values]);
   }
-  // JSON keeps keys and values apart whatever characters they hold.
-  return { mesh, tags, multiValued, key: JSON.stringify([mesh, canonical]) };
+  // JSON keeps keys and values apart whatever characters they hold. The SANs are part of the key:
+  // `spec.rules` decide on their exact text and order.
+  const sans = Object.freeze([...uris]);
+  return { mesh, tags, multiValued, uris: sans, key: JSON.stringify([mesh, canonical, sans]) };
 }
 
 /** A destination inbound; `tags` must hold `kuma.io/service`. */
-export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>): Destination {
+export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>, sni?: string): Destination {
   const canonical = [...tags.keys()].sort().map((k) => [k, tags.get(k)]);
-  return { mesh, tags, key: JSON.stringify([mesh, canonical]) };
+  if (sni === undefined) return { mesh, tags, key: JSON.stringify([mesh, canonical]) };
+  return { mesh, tags, sni, key: JSON.stringify([mesh, canonical, sni]) };
 }
 
 /**

@@ -1,0 +1,101 @@
+/**
+ * Kuma 2.12+ `spec.rules` on the hot path. Kuma's Envoy config puts every deny match of every
+ * selected rules policy before every allow match, so whatever the policies' order: any deny match
+ * denies; else an allowWithShadowDeny match allows with a shadow deny; else an allow match allows;
+ * else the request is denied. A spiffeID match reads the client's URI SANs joined with `,` (Envoy's
+ * URI-SAN input): Exact compares the whole text, Prefix is a plain string prefix.
+ */
+import type { Action, RuleList, RuleMatch } from '../policy/types.js';
+import type { ClientIdentity, DecidedBy, Decision, Destination, RuleDecidedBy } from './types.js';
+
+/** One rule of one policy: `spec.rules[ruleIndex].default`. */
+export interface CompiledRule {
+  readonly policy: string;
+  readonly ruleIndex: number;
+  readonly deny: readonly RuleMatch[];
+  readonly allowWithShadowDeny: readonly RuleMatch[];
+  readonly allow: readonly RuleMatch[];
+}
+
+/** What an inbound selected by at least one rules policy evaluates. */
+export interface RulesProgram {
+  /** The selected rules policies' rules, policies least specific first, rules in document order. */
+  readonly rules: readonly CompiledRule[];
+  /** Names of the selected rules policies, in that order. */
+  readonly policies: readonly string[];
+  /** The `from` policies that also select this inbound and are ignored (Kuma 2.14). */
+  readonly ignoredFromPolicies: readonly string[];
+  /** The answer each deciding match gives, made once. */
+  decisions?: Map<RuleMatch, Decision>;
+  noMatch?: Decision;
+}
+
+/** Lists in the order they take precedence. */
+const PRECEDENCE: readonly (readonly [RuleList, Action])[] = [
+  ['deny', 'Deny'],
+  ['allowWithShadowDeny', 'AllowWithShadowDeny'],
+  ['allow', 'Allow'],
+];
+
+export function decideRules(
+  program: RulesProgram,
+  identity: ClientIdentity,
+  destination: Destination,
+): Decision {
+  const subject = identity.uris.join(',');
+  const sni = destination.sni;
+  for (const [list, action] of PRECEDENCE) {
+    for (const rule of program.rules) {
+      const matches = rule[list];
+      for (let index = 0; index < matches.length; index++) {
+        const match = matches[index] as RuleMatch;
+        if (matchesClient(match, subject, sni)) return ruled(program, rule, list, index, match, action);
+      }
+    }
+  }
+  program.noMatch ??= Object.freeze({
+    action: 'Deny',
+    via: 'no-matching-rule',
+    decidedBy: null,
+    policies: program.policies,
+  });
+  return program.noMatch;
+}
+
+/** Both parts of a match must hold; a match with neither part matches nothing (as in Kuma). */
+export function matchesClient(match: RuleMatch, subject: string, sni: string | undefined): boolean {
+  const { spiffeID } = match;
+  if (spiffeID === undefined && match.sni === undefined) return false;
+  if (spiffeID !== undefined) {
+    const ok = spiffeID.type === 'Exact' ? subject === spiffeID.value : subject.startsWith(spiffeID.value);
+    if (!ok) return false;
+  }
+  return match.sni === undefined || sni === match.sni.value;
+}
+
+function ruled(
+  program: RulesProgram,
+  rule: CompiledRule,
+  list: RuleList,
+  index: number,
+  match: RuleMatch,
+  action: Action,
+): Decision {
+  program.decisions ??= new Map();
+  let decision = program.decisions.get(match);
+  if (decision === undefined) {
+    const decidedBy: RuleDecidedBy = {
+      policy: rule.policy,
+      ruleIndex: rule.ruleIndex,
+      match: { list, index, ...match },
+    };
+    decision = Object.freeze({ action, via: 'rule', decidedBy, policies: program.policies });
+    program.decisions.set(match, decision);
+  }
+  return decision;
+}
+
+/** The rule index of a decision made by a rules policy (undefined for a from entry or none). */
+export function ruleIndexOf(decidedBy: DecidedBy | null): number | undefined {
+  return decidedBy !== null && 'ruleIndex' in decidedBy ? decidedBy.ruleIndex : undefined;
+}
