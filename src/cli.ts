@@ -21,7 +21,7 @@ Commands:
   validate   PATH...  check policy files; one line per violation
   explain    decide one request offline and say why
              --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
-             [--client-san URI (repeatable) | --client-cert FILE] [--output text|json]
+             [--client-san URI (repeatable) | --client-cert FILE] [--sni NAME] [--output text|json]
   token      issue a user token for the admin API
              --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
 `;
@@ -93,6 +93,7 @@ async function explainCommand(args: readonly string[]): Promise<number> {
       'destination-tag': { type: 'string', multiple: true, default: [] },
       'client-san': { type: 'string', multiple: true, default: [] },
       'client-cert': { type: 'string' },
+      sni: { type: 'string' },
       output: { type: 'string', default: 'text' },
     },
   });
@@ -119,10 +120,10 @@ async function explainCommand(args: readonly string[]): Promise<number> {
     return 1;
   }
   const table = compilePolicySet(result.set);
-  const explanation = explain(table, makeDestination(values['destination-mesh'], tags), client);
+  const explanation = explain(table, makeDestination(values['destination-mesh'], tags, values.sni), client);
   process.stdout.write(
     values.output === 'json'
-      ? `${JSON.stringify(explainJson(explanation.decision))}\n`
+      ? `${JSON.stringify(explainJson(explanation.decision, explanation.rules))}\n`
       : explainText(explanation),
   );
   return 0;

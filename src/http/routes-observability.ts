@@ -132,12 +132,13 @@ async function explainHandler(req: IncomingMessage, res: ServerResponse, context
     sendProblem(res, 503, 'Service Unavailable', 'no policy set loaded');
     return;
   }
-  sendJson(res, 200, explainJson(explain(table, request.destination, request.client).decision));
+  const explanation = explain(table, request.destination, request.client);
+  sendJson(res, 200, explainJson(explanation.decision, explanation.rules));
 }
 
 type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly detail: string };
 
-const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert']);
+const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert', 'sni']);
 
 /** The body of POST /explain → destination and client, or the precise reason it is not usable. */
 export function parseExplainRequest(text: string): Parsed<{ destination: Destination; client: Client }> {
@@ -151,7 +152,7 @@ export function parseExplainRequest(text: string): Parsed<{ destination: Destina
   for (const key of Object.keys(body)) {
     if (!EXPLAIN_FIELDS.has(key)) {
       return fail(
-        `unknown field ${JSON.stringify(key)}: expected destinationMesh, destinationTags, clientSans or clientCert`,
+        `unknown field ${JSON.stringify(key)}: expected destinationMesh, destinationTags, clientSans, clientCert or sni`,
       );
     }
   }
@@ -192,7 +193,9 @@ export function parseExplainRequest(text: string): Parsed<{ destination: Destina
     if (cert.trim() === '') return fail('clientCert must not be empty: omit it for a plaintext client');
     client = clientFromCertificate(encodeURIComponent(cert));
   }
-  return { ok: true, destination: makeDestination(mesh, tags), client };
+  const sni = body.sni;
+  if (sni !== undefined && typeof sni !== 'string') return fail('sni must be a string');
+  return { ok: true, destination: makeDestination(mesh, tags, sni), client };
 }
 
 /** Reads the whole body as UTF-8, refusing one longer than `limit` bytes. */
