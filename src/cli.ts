@@ -22,6 +22,7 @@ Commands:
   explain    decide one request offline and say why
              --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
              [--client-san URI (repeatable) | --client-cert FILE] [--sni NAME] [--output text|json]
+  convert    --to rules FILE...  print spec.rules equivalents of spec.from policies
   token      issue a user token for the admin API
              --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
 `;
@@ -41,6 +42,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await validateCommand(rest);
       case 'explain':
         return await explainCommand(rest);
+      case 'convert': {
+        const { convertCommand, ConvertUsageError } = await import('./commands/convert.js');
+        try {
+          return await convertCommand(rest);
+        } catch (error) {
+          if (error instanceof ConvertUsageError) throw new UsageError(error.message);
+          throw error;
+        }
+      }
       case 'token':
         return await (await import('./commands/token.js')).tokenCommand(rest, process.env);
       case undefined:

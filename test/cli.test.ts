@@ -310,3 +310,27 @@ spec:
     );
   });
 });
+
+describe('mtp-authz convert --to rules', () => {
+  it('prints the rules equivalents that load and validate, and exits 0 when everything converted', () => {
+    const run = cli('convert', '--to', 'rules', join(EXAMPLES, 'default'));
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain('# kept as it is: deny-all: it denies every client');
+    expect(run.stdout).toContain(
+      '  rules:\n    - default:\n        allow:\n          - spiffeID:\n              type: Exact\n              value: spiffe://default/orders\n',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-convert-'));
+    writeFileSync(join(dir, 'converted.yaml'), run.stdout);
+    expect(cli('validate', dir)).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('says where there is no exact translation and exits 1; needs --to rules', () => {
+    const run = cli('convert', '--to', 'rules', join(EXAMPLES, 'zones'));
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      '# not converted: example-with-tags from[0]: a tag-based MeshSubset has no SPIFFE-ID equivalent (SPIFFE IDs carry no tags)',
+    );
+    expect(cli('convert', join(EXAMPLES, 'zones'))).toMatchObject({ code: 2 });
+    expect(cli('convert', '--to', 'rules').stderr).toContain('convert needs at least one FILE');
+  });
+});

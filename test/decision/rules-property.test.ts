@@ -66,7 +66,7 @@ function randomTarget(): TargetRef {
 function randomPolicies(): MeshTrafficPermission[] {
   const names = ['a', 'b', 'c', 'd', 'e', 'f'].slice(0, 1 + random(6));
   return names.map((name) => {
-    const labels = chance(0.3) ? { 'kuma.io/origin': pick(['global', 'zone']) } : {};
+    const labels: Record<string, string> = chance(0.3) ? { 'kuma.io/origin': pick(['global', 'zone']) } : {};
     if (chance(0.3))
       return mtp(name, randomTarget(), [[{ kind: 'Mesh' }, pick(['Allow', 'Deny'] as const)]], { labels });
     const rules = Array.from({ length: 1 + random(2) }, randomRule);
