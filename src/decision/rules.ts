@@ -28,6 +28,24 @@ export interface RulesProgram {
   /** The answer each deciding match gives, made once. */
   decisions?: Map<RuleMatch, Decision>;
   noMatch?: Decision;
+  /** Per list, in precedence order: built on first use. */
+  index?: readonly ListIndex[];
+}
+
+/** One match at its place: `order` counts matches of one list across the policies and rules. */
+interface Hit {
+  readonly order: number;
+  readonly rule: CompiledRule;
+  readonly index: number;
+  readonly match: RuleMatch;
+}
+
+/** A list of every selected rule: plain Exact SPIFFE IDs by value (first place wins), the rest in order. */
+interface ListIndex {
+  readonly list: RuleList;
+  readonly action: Action;
+  readonly exact: ReadonlyMap<string, Hit>;
+  readonly others: readonly Hit[];
 }
 
 /** Lists in the order they take precedence. */
@@ -60,6 +78,23 @@ export function decideRules(
     policies: program.policies,
   });
   return program.noMatch;
+}
+
+function buildIndex(rules: readonly CompiledRule[]): ListIndex[] {
+  return PRECEDENCE.map(([list, action]) => {
+    const exact = new Map<string, Hit>();
+    const others: Hit[] = [];
+    let order = 0;
+    for (const rule of rules) {
+      rule[list].forEach((match, index) => {
+        const hit: Hit = { order: order++, rule, index, match };
+        if (match.spiffeID?.type === 'Exact' && match.sni === undefined) {
+          if (!exact.has(match.spiffeID.value)) exact.set(match.spiffeID.value, hit);
+        } else others.push(hit);
+      });
+    }
+    return { list, action, exact, others };
+  });
 }
 
 /** Both parts of a match must hold; a match with neither part matches nothing (as in Kuma). */
