@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientFromCertificate } from './authz/certificate.js';
 import { clientFromUris, makeDestination, NO_CLIENT, parseTagList } from './decision/identity.js';
+import { looksLikeUri } from './decision/san.js';
 import type { Client } from './decision/types.js';
 import { formatIssue } from './errors.js';
 import { explain, explainJson, explainText } from './explain.js';
@@ -150,6 +151,14 @@ function readClient(sans: readonly string[], certFile: string | undefined): Clie
     // The same path as a certificate Envoy forwards: URL-encoded PEM.
     return clientFromCertificate(encodeURIComponent(pem));
   }
+  for (const san of sans) {
+    if (!looksLikeUri(san)) {
+      throw new UsageError(
+        `--client-san must be a URI such as spiffe://MESH/SERVICE or kuma://KEY/VALUE, not "${san}"`,
+      );
+    }
+  }
+  // The `serve` default of --max-certificate-sans applies: the answer a Check would get.
   return sans.length === 0 ? NO_CLIENT : clientFromUris(sans);
 }
 

@@ -22,6 +22,7 @@ import {
   adminRoutesOf,
   createReloader,
   EXIT_INVALID_POLICIES,
+  identityLimits,
   loadInitialState,
   observability,
   openAdminStore,
@@ -330,7 +331,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       state,
       settings.httpAddress,
       [
-        ...observability(state, everyReloader, aggregated),
+        ...observability(state, everyReloader, aggregated, identityLimits(settings)),
         ...adminRoutesOf(settings, { state, reloader: everyReloader, store, signingKey, metrics: own, log }),
       ],
       (error) => log.error({ err: error }, 'HTTP request failed'),

@@ -29,7 +29,7 @@ export function describeMatch(match: RuleMatch): string {
 export function describeRules(rules: RulesProgram, decision: Decision, client: Client): string[] {
   const lines: string[] = [];
   if (client.kind === 'identity') {
-    lines.push(`Client SANs: ${JSON.stringify(client.identity.uris.join(','))} (what spiffeID matches read)`);
+    lines.push(`Client SANs: ${JSON.stringify(client.identity.sans.join(','))} (what spiffeID matches read)`);
   }
   lines.push('', 'Selected rules policies (least specific first):');
   rules.policies.forEach((name, i) => lines.push(`  ${i + 1}. ${name}`));

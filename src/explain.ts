@@ -69,7 +69,7 @@ const VIA_TEXT: Record<Decision['via'], string> = {
   'permissive-plaintext': 'mTLS is PERMISSIVE and the client sent no certificate',
   'no-identity': 'mTLS is STRICT and the client presented no identity',
   'mesh-mismatch': "the client's SPIFFE trust domain is another mesh",
-  'invalid-identity': "the client's certificate could not be read as a workload identity",
+  'invalid-identity': 'the client presented no valid workload identity (see Client)',
   'no-destination': 'the destination inbound could not be determined',
 };
 

@@ -11,6 +11,7 @@ import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from 
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
+import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
 import { formatIssue } from './errors.js';
 import type { Route } from './http/router.js';
@@ -63,14 +64,20 @@ export function policyPaths(settings: Settings): string[] {
     : [...settings.policies, settings.adminStateDir];
 }
 
+export function identityLimits(settings: Settings): IdentityLimits {
+  return { maxUriSans: settings.maxCertificateSans };
+}
+
 /** GET /metrics, GET /policies and POST /explain over the live state. */
 export function observability(
   state: ServiceState,
   reloader: { readonly stale: boolean },
   registry: Pick<Registry, 'metrics' | 'contentType'>,
+  limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
 ): Route[] {
   const context = {
     registry,
+    identityLimits: limits,
     snapshot: () => {
       const current = state.current;
       return current === undefined ? undefined : { ...current, stale: reloader.stale };
@@ -172,8 +179,9 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
     lookup: (cache: 'decision' | 'identity', hit: boolean) => metrics.recordCacheLookup(cache, hit),
   };
   const decisions = new DecisionCache(settings.decisionCacheSize, cacheObserver);
+  const limits = identityLimits(settings);
   const identities = cachedCertificateReader(
-    clientFromCertificate,
+    (pem) => clientFromCertificate(pem, limits),
     settings.identityCacheSize,
     cacheObserver,
   );
@@ -255,7 +263,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     http = await startHttpServer(
       state,
       settings.httpAddress,
-      [...observability(state, reloader, registry), ...adminRoutes],
+      [...observability(state, reloader, registry, identityLimits(settings)), ...adminRoutes],
       (error) => log.error({ err: error }, 'HTTP request failed'),
     );
   } catch (error) {

@@ -41,6 +41,8 @@ export const METRIC_NAMES = Object.freeze({
   stale: 'mtp_authz_policy_stale',
   shadowChecks: 'mtp_authz_shadow_policy_checks_total',
   adminRequests: 'mtp_authz_admin_requests_total',
+  identityIgnoredSans: 'mtp_authz_identity_ignored_sans_total',
+  identityTooManySans: 'mtp_authz_identity_too_many_sans_total',
 });
 
 const DECISION_OF: Readonly<Record<Action, DecisionLabel>> = {
@@ -110,6 +112,8 @@ export interface Metrics {
   setStale(stale: boolean): void;
   recordShadow(mesh: string, outcome: ShadowOutcome): void;
   recordAdminRequest(method: string, code: number): void;
+  /** One Check's client: URI SANs that added nothing, and whether it had more than allowed. */
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void;
 }
 
 const ACTION_INDEX: Readonly<Record<Action, number>> = { Allow: 0, Deny: 1, AllowWithShadowDeny: 2 };
@@ -140,6 +144,8 @@ class PromMetrics implements Metrics {
   readonly #stale: Gauge;
   readonly #shadow: Counter<'mesh' | 'outcome'>;
   readonly #admin: Counter<'method' | 'code'>;
+  readonly #ignoredSans: Counter;
+  readonly #tooManySans: Counter;
 
   /** Mesh label → offset of its block in #pending; insertion order gives the block order. */
   readonly #meshSlots = new Map<string, number>();
@@ -150,6 +156,8 @@ class PromMetrics implements Metrics {
   readonly #cachePending = new Float64Array(CACHES.length * 2);
   readonly #cacheReaders = new Map<CacheName, () => number>();
   #loadedOnce = false;
+  #ignoredSansPending = 0;
+  #tooManySansPending = 0;
 
   constructor(registry: Registry, options: MetricsOptions) {
     this.registry = registry;
@@ -232,6 +240,18 @@ class PromMetrics implements Metrics {
       labelNames: ['method', 'code'],
       registers,
     });
+    this.#ignoredSans = new Counter({
+      name: METRIC_NAMES.identityIgnoredSans,
+      help: 'URI SANs of Check clients that added nothing to the identity (not an exact spiffe:// or kuma:// form), per Check.',
+      registers,
+      collect: flush,
+    });
+    this.#tooManySans = new Counter({
+      name: METRIC_NAMES.identityTooManySans,
+      help: 'Checks denied (invalid-identity) because the client certificate had more URI SANs than --max-certificate-sans.',
+      registers,
+      collect: flush,
+    });
     histogramSeries(this.#duration);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
@@ -303,6 +323,11 @@ class PromMetrics implements Metrics {
     this.#admin.inc({ method: ADMIN_METHODS.has(upper) ? upper : 'OTHER', code: String(code) });
   }
 
+  recordIdentity(ignoredSans: number, tooManySans: boolean): void {
+    this.#ignoredSansPending += ignoredSans;
+    if (tooManySans) this.#tooManySansPending++;
+  }
+
   /** The block of `mesh`, created (and its series pre-zeroed) on first sight; `other` past the cap. */
   #meshSlot(mesh: string): number {
     const existing = this.#meshSlots.get(mesh);
@@ -349,6 +374,10 @@ class PromMetrics implements Metrics {
         this.#cacheLookups.inc({ cache: CACHES[c] as CacheName, result: r === 0 ? 'hit' : 'miss' }, n);
       }
     }
+    if (this.#ignoredSansPending > 0) this.#ignoredSans.inc(this.#ignoredSansPending);
+    if (this.#tooManySansPending > 0) this.#tooManySans.inc(this.#tooManySansPending);
+    this.#ignoredSansPending = 0;
+    this.#tooManySansPending = 0;
     this.#flushDuration();
   }
 

@@ -3,6 +3,7 @@
  * row of FLAGS: its name, env form (`MTP_AUTHZ_<FLAG_IN_SNAKE_CAPS>`), default and help text, so
  * the help screen and the README table are generated from the same place. Flags win over env.
  */
+import { DEFAULT_MAX_URI_SANS } from './decision/identity.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type GrpcListenAddress =
@@ -30,6 +31,7 @@ export interface Settings {
   readonly resyncIntervalMs: number;
   readonly decisionCacheSize: number;
   readonly identityCacheSize: number;
+  readonly maxCertificateSans: number;
   readonly logAllowed: boolean;
   readonly logLevel: LogLevel;
   readonly workers: number;
@@ -219,6 +221,12 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '10000',
     parse: (text) => integer(text, 0),
     help: 'Entries of the certificate → identity cache (0 disables it).',
+  }),
+  spec('max-certificate-sans', 'maxCertificateSans', {
+    default: String(DEFAULT_MAX_URI_SANS),
+    // The certificate walk refuses more than 1000 names of any kind whatever this says.
+    parse: (text) => integer(text, 1, 1000),
+    help: 'Most URI SANs a client certificate (or an explain SAN list) may carry; more is an invalid identity (Deny).',
   }),
   spec('log-allowed', 'logAllowed', {
     kind: 'boolean',

@@ -142,6 +142,69 @@ describe('mtp-authz explain', () => {
     });
   });
 
+  describe('a client that presented a certificate is never plaintext', () => {
+    const permissive = (): string => {
+      const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+      writeFileSync(
+        join(dir, 'perm.yaml'),
+        [
+          'type: Mesh',
+          'name: perm',
+          'mtls: {enabledBackend: ca, backends: [{name: ca, type: builtin, mode: PERMISSIVE}]}',
+          '',
+        ].join('\n'),
+      );
+      return dir;
+    };
+    const expected = [
+      'Decision:    Deny (invalid-identity: the client presented no valid workload identity (see Client))',
+      'Destination: mesh perm, kuma.io/service=backend',
+      'Client:      (invalid: no URI SAN is a valid SPIFFE ID (spiffe://<trust-domain>/<path>))',
+      'Mesh mTLS:   permissive',
+      '',
+      'Decided by:  nothing (no entry applied)',
+      '',
+    ].join('\n');
+    const explainPerm = (dir: string, ...client: string[]) =>
+      cli(
+        'explain',
+        '--policies',
+        dir,
+        '--destination-mesh',
+        'perm',
+        '--destination-tag',
+        'kuma.io/service=backend',
+        ...client,
+      );
+
+    it('plaintext is only a client without certificate or SANs', () => {
+      const run = explainPerm(permissive());
+      expect(run.code).toBe(0);
+      expect(run.stdout.split('\n')[0]).toBe(
+        'Decision:    Allow (permissive-plaintext: mTLS is PERMISSIVE and the client sent no certificate)',
+      );
+    });
+
+    it('a certificate without a SPIFFE ID is an invalid identity', () => {
+      const dir = permissive();
+      const certFile = join(dir, 'client.pem');
+      writeFileSync(certFile, makeWorkloadCert({ uris: ['kuma://env/prod'], dnsNames: ['web.local'] }).pem);
+      const run = explainPerm(dir, '--client-cert', certFile);
+      expect(run).toEqual({ code: 0, stdout: expected, stderr: '' });
+    });
+
+    it('SANs without a valid SPIFFE ID are an invalid identity', () => {
+      const run = explainPerm(
+        permissive(),
+        '--client-san',
+        'kuma://env/prod',
+        '--client-san',
+        'SPIFFE://perm/web',
+      );
+      expect(run).toEqual({ code: 0, stdout: expected, stderr: '' });
+    });
+  });
+
   it('a certificate of another mesh is a mesh mismatch', () => {
     expect(
       explainJson('--destination-tag', 'kuma.io/service=payments', '--client-san', 'spiffe://zones/orders'),
@@ -202,6 +265,10 @@ describe('mtp-authz explain', () => {
         'x.pem',
       ],
       'mtp-authz: give the client as --client-san or --client-cert, not both',
+    ],
+    [
+      ['--destination-tag', 'kuma.io/service=a', '--client-san', 'orders'],
+      'mtp-authz: --client-san must be a URI such as spiffe://MESH/SERVICE or kuma://KEY/VALUE, not "orders"',
     ],
     [
       ['--destination-tag', 'kuma.io/service=a', '--client-cert', '/nonexistent.pem'],

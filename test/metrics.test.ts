@@ -51,6 +51,8 @@ describe('createMetrics', () => {
       mtp_authz_policy_stale: 'GAUGE',
       mtp_authz_shadow_policy_checks_total: 'COUNTER',
       mtp_authz_admin_requests_total: 'COUNTER',
+      mtp_authz_identity_ignored_sans_total: 'COUNTER',
+      mtp_authz_identity_too_many_sans_total: 'COUNTER',
     };
     for (const [name, type] of Object.entries(expected)) {
       expect(family(families, name).type, name).toBe(type);
@@ -293,6 +295,21 @@ describe('createMetrics', () => {
     expect(sampleValue(f, 'mtp_authz_admin_requests_total', { method: 'GET', code: '200' })).toBe(2);
     expect(sampleValue(f, 'mtp_authz_admin_requests_total', { method: 'PUT', code: '403' })).toBe(1);
     expect(sampleValue(f, 'mtp_authz_admin_requests_total', { method: 'OTHER', code: '404' })).toBe(1);
+  });
+
+  it('counts ignored client SANs and clients with too many SANs, from zero', async () => {
+    const { metrics, scrape } = setup();
+    let f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(0);
+    expect(sampleValue(f, 'mtp_authz_identity_too_many_sans_total')).toBe(0);
+    metrics.recordIdentity(2, false);
+    metrics.recordIdentity(1, false);
+    metrics.recordIdentity(0, true);
+    f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(3);
+    expect(sampleValue(f, 'mtp_authz_identity_too_many_sans_total')).toBe(1);
+    f = await scrape();
+    expect(sampleValue(f, 'mtp_authz_identity_ignored_sans_total')).toBe(3);
   });
 });
 

@@ -23,10 +23,20 @@
  * - A URI SAN with a control or non-ASCII byte makes the whole certificate invalid (deny) rather
  *   than being skipped: an IA5String cannot hold non-ASCII, no CA issues such a SAN, skipping it could
  *   hide a SPIFFE ID of another mesh, and control bytes would corrupt the identity and cache keys.
- * - More than MAX_SUBJECT_ALT_NAMES names, a URI over MAX_URI_BYTES, two subjectAltName extensions
- *   (RFC 5280 forbids repeating an extension) or any malformed DER: invalid.
+ * - More URI SANs than `--max-certificate-sans` (the walk stops at the first one too many), more
+ *   than MAX_SUBJECT_ALT_NAMES names of any kind, a URI over MAX_URI_BYTES, two subjectAltName
+ *   extensions (RFC 5280 forbids repeating an extension) or any malformed DER: invalid.
+ * - A PEM block without its END line, or with anything but base64 and line breaks inside: invalid.
+ * - A certificate without a valid SPIFFE ID is invalid, never "no client" (see identity.ts).
  */
-import { clientFromUris, invalidClient, NO_CLIENT } from '../decision/identity.js';
+import {
+  clientFromUris,
+  DEFAULT_IDENTITY_LIMITS,
+  type IdentityLimits,
+  invalidClient,
+  NO_CLIENT,
+  tooManySans,
+} from '../decision/identity.js';
 import type { Client } from '../decision/types.js';
 import { contentEquals, DER, readTagged, readTlv } from './der.js';
 
@@ -43,13 +53,17 @@ const PEM_END = '-----END CERTIFICATE-----';
 const SUBJECT_ALT_NAME_OID = Uint8Array.of(0x55, 0x1d, 0x11);
 
 export type UriSans =
-  { readonly ok: true; readonly uris: readonly string[] } | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly uris: readonly string[] }
+  | { readonly ok: false; readonly reason: string; readonly tooMany?: true };
 
 /**
  * The client a forwarded certificate identifies. An empty string (no certificate) is no client;
- * everything else is an identity, no identity (no SPIFFE ID among the URI SANs), or invalid.
+ * everything else is an identity or invalid.
  */
-export function clientFromCertificate(urlEncodedPem: string): Client {
+export function clientFromCertificate(
+  urlEncodedPem: string,
+  limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
+): Client {
   if (urlEncodedPem === '') return NO_CLIENT;
   if (urlEncodedPem.length > MAX_CERTIFICATE_CHARS) {
     return invalidClient(`certificate is larger than ${MAX_CERTIFICATE_CHARS} characters`);
@@ -64,9 +78,12 @@ export function clientFromCertificate(urlEncodedPem: string): Client {
   }
   const der = derOfFirstCertificate(pem);
   if (typeof der === 'string') return invalidClient(der);
-  const sans = readUriSans(der);
-  if (!sans.ok) return invalidClient(sans.reason === NOT_A_CERTIFICATE ? NOT_X509 : sans.reason);
-  return clientFromUris(sans.uris);
+  const sans = readUriSans(der, limits.maxUriSans);
+  if (!sans.ok) {
+    if (sans.tooMany) return tooManySans('certificate', limits);
+    return invalidClient(sans.reason === NOT_A_CERTIFICATE ? NOT_X509 : sans.reason);
+  }
+  return clientFromUris(sans.uris, limits);
 }
 
 /** The DER of the first `CERTIFICATE` PEM block, or the reason there is none. */
@@ -164,8 +181,9 @@ function extensionList(der: Uint8Array): Range | null | undefined {
 /**
  * Every `uniformResourceIdentifier` of the certificate's subjectAltName, in order, exactly as
  * encoded. Certificate → TBSCertificate → `[3]` extensions → subjectAltName → GeneralNames.
+ * More than `maxUris` URIs: refused (`tooMany`) as soon as the first one too many is seen.
  */
-export function readUriSans(der: Uint8Array): UriSans {
+export function readUriSans(der: Uint8Array, maxUris = Number.MAX_SAFE_INTEGER): UriSans {
   const extensions = extensionList(der);
   if (extensions === undefined) return { ok: false, reason: NOT_A_CERTIFICATE };
   if (extensions === null) return { ok: true, uris: [] };
@@ -192,11 +210,11 @@ export function readUriSans(der: Uint8Array): UriSans {
     names = generalNames;
   }
   if (names === undefined) return { ok: true, uris: [] };
-  return readUris(der, names.start, names.end);
+  return readUris(der, names.start, names.end, maxUris);
 }
 
 /** The URIs among the GeneralNames in `[start, end)`. */
-function readUris(der: Uint8Array, start: number, end: number): UriSans {
+function readUris(der: Uint8Array, start: number, end: number, maxUris: number): UriSans {
   const bytes = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
   const uris: string[] = [];
   let count = 0;
@@ -211,6 +229,9 @@ function readUris(der: Uint8Array, start: number, end: number): UriSans {
       };
     }
     if (name.tag !== DER.uniformResourceIdentifier) continue;
+    if (uris.length >= maxUris) {
+      return { ok: false, reason: `certificate has more than ${maxUris} URI SANs`, tooMany: true };
+    }
     if (name.end - name.start > MAX_URI_BYTES) {
       return { ok: false, reason: `certificate has a URI SAN longer than ${MAX_URI_BYTES} bytes` };
     }

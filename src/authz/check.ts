@@ -70,6 +70,9 @@ export function createCheckHandler(
       if (metrics !== undefined) {
         const mesh = meshLabel(snapshot.table, destination?.mesh);
         metrics.recordCheck(mesh, decision.action, decision.via, (performance.now() - started) / 1000);
+        const ignoredSans = client.kind === 'none' ? 0 : (client.ignoredSans ?? 0);
+        const tooManySans = client.kind === 'invalid' && client.cause === 'too-many-sans';
+        if (ignoredSans > 0 || tooManySans) metrics.recordIdentity(ignoredSans, tooManySans);
         if (shadow !== undefined) metrics.recordShadow(mesh, shadow.outcome);
       }
       if (decisionLog?.wants(decision, shadow?.difference != null)) {

@@ -1,13 +1,11 @@
 /**
- * Client identity from URI SANs, the way Kuma's generated Envoy RBAC reads them:
- * `spiffe://<mesh>/<service>` names a service, `kuma://<key>/<value>` a tag (the key is the text
- * between `kuma://` and the last `/`). Any other URI is ignored.
+ * Client identity from URI SANs, the way Kuma's generated Envoy RBAC reads them (see san.ts for
+ * which SANs count): `spiffe://<mesh>/<service>` names the mesh and a service, `kuma://<key>/<value>`
+ * a tag. Every other SAN adds nothing and is counted as ignored.
  */
 import { SERVICE_TAG } from '../policy/types.js';
+import { parseSan } from './san.js';
 import type { Client, ClientIdentity, Destination } from './types.js';
-
-const SPIFFE = 'spiffe://';
-const KUMA = 'kuma://';
 
 export const NO_CLIENT: Client = Object.freeze({ kind: 'none' });
 
@@ -15,12 +13,39 @@ export function invalidClient(reason: string): Client {
   return { kind: 'invalid', reason };
 }
 
+/** Bounds on what one client may present (`--max-certificate-sans`). */
+export interface IdentityLimits {
+  /** Most URI SANs accepted; a client with more is invalid. */
+  readonly maxUriSans: number;
+}
+
+export const DEFAULT_MAX_URI_SANS = 256;
+export const DEFAULT_IDENTITY_LIMITS: IdentityLimits = Object.freeze({ maxUriSans: DEFAULT_MAX_URI_SANS });
+
+export const NO_SPIFFE_ID = 'no URI SAN is a valid SPIFFE ID (spiffe://<trust-domain>/<path>)';
+
+/** The invalid client of a certificate (`what`) or SAN list with more URI SANs than allowed. */
+export function tooManySans(what: string, limits: IdentityLimits): Client {
+  return {
+    kind: 'invalid',
+    reason: `${what} has more than ${limits.maxUriSans} URI SANs (--max-certificate-sans)`,
+    cause: 'too-many-sans',
+  };
+}
+
 /**
- * Builds the identity carried by a set of URI SANs. SPIFFE IDs must agree on the trust domain;
- * without any SPIFFE ID there is no mesh to check, so the SANs do not form an identity.
+ * Builds the identity carried by the URI SANs a client presented. SPIFFE IDs must agree on the
+ * trust domain. Presented SANs without any valid SPIFFE ID are an invalid identity, never "no
+ * client": only a client that presented nothing is plaintext.
  */
-export function clientFromUris(uris: readonly string[]): Client {
+export function clientFromUris(
+  uris: readonly string[],
+  limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
+): Client {
+  if (uris.length > limits.maxUriSans) return tooManySans('client', limits);
   let mesh: string | undefined;
+  let conflict: string | undefined;
+  let ignoredSans = 0;
   const tags = new Map<string, readonly string[]>();
   // One value: the shared frozen list; a second distinct value: a list of this identity's own.
   const add = (key: string, value: string): void => {
@@ -29,28 +54,27 @@ export function clientFromUris(uris: readonly string[]): Client {
     else if (!values.includes(value)) tags.set(key, [...values, value]);
   };
   for (const uri of uris) {
-    if (uri.startsWith(SPIFFE)) {
-      const rest = uri.slice(SPIFFE.length);
-      const slash = rest.indexOf('/');
-      if (slash <= 0 || slash === rest.length - 1) return invalidClient(`malformed SPIFFE ID "${uri}"`);
-      const trustDomain = rest.slice(0, slash);
-      if (mesh !== undefined && mesh !== trustDomain) {
-        return invalidClient(`SPIFFE IDs name different meshes ("${mesh}" and "${trustDomain}")`);
+    const san = parseSan(uri);
+    if (san.kind === 'ignored') {
+      ignoredSans++;
+    } else if (san.kind === 'tag') {
+      add(san.key, san.value);
+    } else {
+      if (mesh === undefined) mesh = san.trustDomain;
+      else if (mesh !== san.trustDomain) {
+        conflict ??= `SPIFFE IDs name different meshes ("${mesh}" and "${san.trustDomain}")`;
       }
-      mesh = trustDomain;
-      add(SERVICE_TAG, rest.slice(slash + 1));
-    } else if (uri.startsWith(KUMA)) {
-      const rest = uri.slice(KUMA.length);
-      const slash = rest.lastIndexOf('/');
-      if (slash <= 0 || slash === rest.length - 1) continue;
-      const key = rest.slice(0, slash);
-      // The service is proven by the SPIFFE ID only, exactly as Kuma's RBAC principals match it.
-      if (key === SERVICE_TAG) continue;
-      add(key, rest.slice(slash + 1));
+      if (san.service !== undefined) add(SERVICE_TAG, san.service);
     }
   }
-  if (mesh === undefined) return NO_CLIENT;
-  return { kind: 'identity', identity: makeIdentity(shared.text(mesh), tags, uris) };
+  if (conflict !== undefined) return invalid(conflict, ignoredSans);
+  if (mesh === undefined) return invalid(NO_SPIFFE_ID, ignoredSans);
+  const identity = makeIdentity(shared.text(mesh), tags, uris);
+  return ignoredSans === 0 ? { kind: 'identity', identity } : { kind: 'identity', identity, ignoredSans };
+}
+
+function invalid(reason: string, ignoredSans: number): Client {
+  return ignoredSans === 0 ? { kind: 'invalid', reason } : { kind: 'invalid', reason, ignoredSans };
 }
 
 /**
@@ -83,16 +107,26 @@ class SharedTexts {
 
 const shared = new SharedTexts();
 
-/** `source.principal` fallback: a lone SPIFFE ID gives mesh + service. */
+/**
+ * `source.principal` fallback: a lone SPIFFE ID gives mesh + service. Envoy sets a principal only
+ * for a peer that presented a certificate, so one that is not a valid SPIFFE ID is invalid.
+ */
 export function clientFromPrincipal(principal: string): Client {
-  if (!principal.startsWith(SPIFFE)) return NO_CLIENT;
-  return clientFromUris([principal]);
+  if (principal === '') return NO_CLIENT;
+  const client = clientFromUris([principal]);
+  return client.kind === 'invalid' ? PRINCIPAL_NOT_SPIFFE : client;
 }
 
+const PRINCIPAL_NOT_SPIFFE: Client = Object.freeze({
+  kind: 'invalid',
+  reason: 'source.principal is not a valid SPIFFE ID',
+});
+
+/** `sans`: the URI SANs as presented (all of them, in order); none for an identity built by hand. */
 export function makeIdentity(
   mesh: string,
   tags: ReadonlyMap<string, readonly string[]>,
-  uris: readonly string[] = [],
+  sans: readonly string[] = [],
 ): ClientIdentity {
   let multiValued = false;
   const canonical: [string, string[]][] = [];
@@ -103,8 +137,7 @@ export function makeIdentity(
   }
   // JSON keeps keys and values apart whatever characters they hold. The SANs are part of the key:
   // `spec.rules` decide on their exact text and order.
-  const sans = Object.freeze([...uris]);
-  return { mesh, tags, multiValued, uris: sans, key: JSON.stringify([mesh, canonical, sans]) };
+  return { mesh, tags, multiValued, key: JSON.stringify([mesh, canonical, sans]), sans };
 }
 
 /** A destination inbound; `tags` must hold `kuma.io/service`. */

@@ -60,7 +60,7 @@ export function decideRules(
   identity: ClientIdentity,
   destination: Destination,
 ): Decision {
-  const subject = identity.uris.join(',');
+  const subject = identity.sans.join(',');
   const sni = destination.sni;
   for (const [list, action] of PRECEDENCE) {
     for (const rule of program.rules) {

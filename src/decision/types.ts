@@ -26,19 +26,28 @@ export interface ClientIdentity {
   readonly tags: ReadonlyMap<string, readonly string[]>;
   /** True when some key carries two or more values (a proxy with several inbounds). */
   readonly multiValued: boolean;
-  /**
-   * The certificate's URI SANs exactly as written there, in certificate order (the principal alone
-   * for the principal fallback): `spec.rules` matchers read them joined with `,`, as Envoy does.
-   */
-  readonly uris: readonly string[];
   /** Canonical text of mesh + sorted tags + the URI SANs: equal identities have equal keys. */
   readonly key: string;
+  /**
+   * Every URI SAN the client presented, exactly as presented and in order (ignored ones too):
+   * `spec.rules` matchers read them joined with `,`, as Envoy does.
+   */
+  readonly sans: readonly string[];
 }
 
+/**
+ * `ignoredSans`: URI SANs that added nothing (not an exact `spiffe://` or `kuma://` form), when
+ * there were any. `cause` marks a client refused for presenting more URI SANs than allowed.
+ */
 export type Client =
   | { readonly kind: 'none' }
-  | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'identity'; readonly identity: ClientIdentity };
+  | {
+      readonly kind: 'invalid';
+      readonly reason: string;
+      readonly cause?: 'too-many-sans';
+      readonly ignoredSans?: number;
+    }
+  | { readonly kind: 'identity'; readonly identity: ClientIdentity; readonly ignoredSans?: number };
 
 /** The inbound being called. */
 export interface Destination {

@@ -8,7 +8,15 @@ import { readBodyText } from './body.js';
 import { sendJson } from './router.js';
 import type { Registry } from 'prom-client';
 import { clientFromCertificate } from '../authz/certificate.js';
-import { clientFromUris, makeDestination, NO_CLIENT } from '../decision/identity.js';
+import {
+  clientFromUris,
+  DEFAULT_IDENTITY_LIMITS,
+  type IdentityLimits,
+  makeDestination,
+  NO_CLIENT,
+  tooManySans,
+} from '../decision/identity.js';
+import { looksLikeUri } from '../decision/san.js';
 import type { DecisionTable } from '../decision/table.js';
 import type { Client, Destination } from '../decision/types.js';
 import { explain, explainJson } from '../explain.js';
@@ -32,6 +40,8 @@ export interface ObservabilityContext {
   snapshot(): StateSnapshot | undefined;
   /** The enforced decision table; undefined before the first successful load. */
   table(): DecisionTable | undefined;
+  /** Bounds on a client's SANs, as for Checks (default: the `serve` defaults). */
+  readonly identityLimits?: IdentityLimits;
 }
 
 export type RouteHandler = (
@@ -122,7 +132,7 @@ async function explainHandler(req: IncomingMessage, res: ServerResponse, context
     sendProblem(res, 400, 'Bad Request', body.detail, { connection: 'close' });
     return;
   }
-  const request = parseExplainRequest(body.text);
+  const request = parseExplainRequest(body.text, context.identityLimits);
   if (!request.ok) {
     sendProblem(res, 400, 'Bad Request', request.detail);
     return;
@@ -141,7 +151,10 @@ type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly de
 const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert', 'sni']);
 
 /** The body of POST /explain → destination and client, or the precise reason it is not usable. */
-export function parseExplainRequest(text: string): Parsed<{ destination: Destination; client: Client }> {
+export function parseExplainRequest(
+  text: string,
+  limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
+): Parsed<{ destination: Destination; client: Client }> {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -174,6 +187,8 @@ export function parseExplainRequest(text: string): Parsed<{ destination: Destina
   }
   if (!tags.has(SERVICE_TAG)) return fail(`destinationTags must include "${SERVICE_TAG}"`);
 
+  const sni = body.sni;
+  if (sni !== undefined && typeof sni !== 'string') return fail('sni must be a string');
   const sans = body.clientSans;
   const cert = body.clientCert;
   if (sans !== undefined && cert !== undefined) {
@@ -182,19 +197,29 @@ export function parseExplainRequest(text: string): Parsed<{ destination: Destina
   let client: Client = NO_CLIENT;
   if (sans !== undefined) {
     if (!Array.isArray(sans)) return fail('clientSans must be an array of URI strings');
+    // More SANs than a certificate may carry: the answer a Check would get, without reading them.
+    if (sans.length > limits.maxUriSans) return parsedClient(mesh, tags, tooManySans('client', limits), sni);
     const uris: string[] = [];
     for (const [i, uri] of sans.entries()) {
       if (typeof uri !== 'string') return fail(`clientSans[${i}] must be a string`);
+      if (!looksLikeUri(uri)) return fail(`clientSans[${i}] must be a URI, such as spiffe://MESH/SERVICE`);
       uris.push(uri);
     }
-    client = uris.length === 0 ? NO_CLIENT : clientFromUris(uris);
+    client = uris.length === 0 ? NO_CLIENT : clientFromUris(uris, limits);
   } else if (cert !== undefined) {
     if (typeof cert !== 'string') return fail('clientCert must be a string holding a PEM certificate');
     if (cert.trim() === '') return fail('clientCert must not be empty: omit it for a plaintext client');
-    client = clientFromCertificate(encodeURIComponent(cert));
+    client = clientFromCertificate(encodeURIComponent(cert), limits);
   }
-  const sni = body.sni;
-  if (sni !== undefined && typeof sni !== 'string') return fail('sni must be a string');
+  return parsedClient(mesh, tags, client, sni);
+}
+
+function parsedClient(
+  mesh: string,
+  tags: ReadonlyMap<string, string>,
+  client: Client,
+  sni: string | undefined,
+): Parsed<{ destination: Destination; client: Client }> {
   return { ok: true, destination: makeDestination(mesh, tags, sni), client };
 }
 

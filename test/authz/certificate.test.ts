@@ -6,6 +6,7 @@ import {
   MAX_URI_BYTES,
   readUriSans,
 } from '../../src/authz/certificate.js';
+import { DEFAULT_MAX_URI_SANS, NO_SPIFFE_ID } from '../../src/decision/identity.js';
 import type { Client } from '../../src/decision/types.js';
 import {
   dnsName,
@@ -78,15 +79,18 @@ describe('clientFromCertificate: identities', () => {
     expect(identityOf(client)).toEqual({ mesh: 'default', tags: { 'kuma.io/service': ['web'] } });
   });
 
-  it('finds no identity in a certificate without SPIFFE IDs', () => {
-    expect(clientFromCertificate(makeWorkloadCert({ uris: [], dnsNames: ['web.local'] }).urlEncoded)).toEqual(
-      {
-        kind: 'none',
-      },
+  it('makes a certificate without a valid SPIFFE ID an invalid identity, never no client', () => {
+    const invalid = { kind: 'invalid', reason: NO_SPIFFE_ID };
+    expect(
+      clientFromCertificate(makeWorkloadCert({ uris: [], dnsNames: ['web.local'] }).urlEncoded),
+    ).toStrictEqual(invalid);
+    expect(clientFromCertificate(makeWorkloadCert({ uris: [], commonName: 'web' }).urlEncoded)).toStrictEqual(
+      invalid,
     );
-    expect(fromUris(['kuma://env/prod'])).toEqual({ kind: 'none' });
-    expect(clientFromCertificate(makeWorkloadCert({ uris: [], commonName: 'web' }).urlEncoded)).toEqual({
-      kind: 'none',
+    expect(fromUris(['kuma://env/prod'])).toStrictEqual(invalid);
+    expect(fromUris(['SPIFFE://default/web', 'kuma://env/prod'])).toStrictEqual({
+      ...invalid,
+      ignoredSans: 1,
     });
   });
 
@@ -101,12 +105,30 @@ describe('clientFromCertificate: identities', () => {
     });
   });
 
-  it('reads 500 names', () => {
+  const manyUris = (n: number): string[] => {
     const uris = ['spiffe://default/web'];
-    for (let i = 0; i < 499; i++) uris.push(`kuma://team-${i}/t${i}`);
-    const tags = identityOf(fromUris(uris)).tags;
-    expect(Object.keys(tags)).toHaveLength(500);
-    expect(tags['team-498']).toEqual(['t498']);
+    for (let i = 1; i < n; i++) uris.push(`kuma://team-${i}/t${i}`);
+    return uris;
+  };
+
+  it(`reads up to ${DEFAULT_MAX_URI_SANS} URI SANs by default, and refuses one more`, () => {
+    const tags = identityOf(fromUris(manyUris(DEFAULT_MAX_URI_SANS))).tags;
+    expect(Object.keys(tags)).toHaveLength(DEFAULT_MAX_URI_SANS);
+    expect(tags[`team-${DEFAULT_MAX_URI_SANS - 1}`]).toEqual([`t${DEFAULT_MAX_URI_SANS - 1}`]);
+    expect(fromUris(manyUris(DEFAULT_MAX_URI_SANS + 1))).toStrictEqual({
+      kind: 'invalid',
+      reason: `certificate has more than ${DEFAULT_MAX_URI_SANS} URI SANs (--max-certificate-sans)`,
+      cause: 'too-many-sans',
+    });
+  });
+
+  it('applies the URI SAN bound it is given, counting URIs only', () => {
+    const cert = makeWorkloadCert({ uris: manyUris(500), dnsNames: ['a.local', 'b.local'] }).urlEncoded;
+    expect(Object.keys(identityOf(clientFromCertificate(cert, { maxUriSans: 500 })).tags)).toHaveLength(500);
+    expect(clientFromCertificate(cert, { maxUriSans: 499 })).toMatchObject({
+      kind: 'invalid',
+      reason: 'certificate has more than 499 URI SANs (--max-certificate-sans)',
+    });
   });
 });
 
@@ -158,6 +180,22 @@ describe('clientFromCertificate: encodings', () => {
     expect(clientFromCertificate(cert.urlEncoded.slice(0, 200))).toEqual({
       kind: 'invalid',
       reason: 'certificate PEM block has no END line',
+    });
+  });
+
+  it('refuses a PEM block without its END line, even when a later block has one', () => {
+    const noEnd = { kind: 'invalid', reason: 'certificate PEM block has no END line' };
+    const endAt = cert.pem.indexOf('-----END CERTIFICATE-----');
+    expect(clientFromCertificate(cert.pem.slice(0, endAt))).toStrictEqual(noEnd);
+    expect(clientFromCertificate(envoyUrlEncode(cert.pem.slice(0, endAt)))).toStrictEqual(noEnd);
+    expect(
+      clientFromCertificate(cert.pem.replace('-----END CERTIFICATE-----', '-----END CERTIF')),
+    ).toStrictEqual(noEnd);
+    // The END line found belongs to the next block: the text in between is not base64.
+    const other = makeWorkloadCert({ uris: ['spiffe://default/admin'] });
+    expect(clientFromCertificate(envoyUrlEncode(cert.pem.slice(0, endAt) + other.pem))).toStrictEqual({
+      kind: 'invalid',
+      reason: 'certificate PEM block is not valid base64',
     });
   });
 
@@ -242,16 +280,22 @@ describe('clientFromCertificate: chains', () => {
       'kuma.io/service': ['web'],
     });
     // Intermediate first: its (absent) SANs are what count.
-    expect(clientFromCertificate(chain.intermediatePem + chain.leafPem)).toEqual({ kind: 'none' });
+    expect(clientFromCertificate(chain.intermediatePem + chain.leafPem)).toEqual({
+      kind: 'invalid',
+      reason: NO_SPIFFE_ID,
+    });
   });
 });
 
 describe('clientFromCertificate: hostile SANs', () => {
-  it('reads a SAN whose text looks like two SANs as one URI', () => {
-    const client = fromUris(['spiffe://default/web, URI:kuma://env/prod']);
-    expect(identityOf(client)).toEqual({
-      mesh: 'default',
-      tags: { 'kuma.io/service': ['web, URI:kuma://env/prod'] },
+  it('reads a SAN whose text looks like two SANs as one URI, which adds nothing', () => {
+    const client = fromUris(['spiffe://default/web', 'spiffe://default/api, URI:kuma://env/prod']);
+    expect(identityOf(client)).toEqual({ mesh: 'default', tags: { 'kuma.io/service': ['web'] } });
+    expect(client).toMatchObject({ ignoredSans: 1 });
+    expect(fromUris(['spiffe://default/web, URI:kuma://env/prod'])).toStrictEqual({
+      kind: 'invalid',
+      reason: NO_SPIFFE_ID,
+      ignoredSans: 1,
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientFromUris } from '../../src/decision/identity.js';
+import { clientFromUris, DEFAULT_MAX_URI_SANS } from '../../src/decision/identity.js';
 import type { ClientIdentity } from '../../src/decision/types.js';
 
 const identityOf = (uris: string[]): ClientIdentity => {
@@ -48,7 +48,7 @@ describe('clientFromUris', () => {
     const a = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
     const b = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
     expect(a.key).toBe(b.key);
-    expect(a.uris).toEqual(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
+    expect(a.sans).toEqual(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
   });
 
   it('tells apart the same tags in another SAN order: spec.rules match the joined SANs', () => {
@@ -56,5 +56,30 @@ describe('clientFromUris', () => {
     const b = identityOf(['kuma://team/x', 'kuma://env/prod', 'spiffe://default/web']);
     expect(a.tags).toEqual(b.tags);
     expect(a.key).not.toBe(b.key);
+  });
+});
+
+describe('clientFromUris: --max-certificate-sans', () => {
+  const uris = (n: number): string[] => [
+    'spiffe://default/web',
+    ...Array.from({ length: n - 1 }, (_, i) => `kuma://k${i}/v`),
+  ];
+
+  it('refuses more URI SANs than the bound, before reading any', () => {
+    expect(clientFromUris(uris(DEFAULT_MAX_URI_SANS)).kind).toBe('identity');
+    expect(clientFromUris(uris(DEFAULT_MAX_URI_SANS + 1))).toStrictEqual({
+      kind: 'invalid',
+      reason: `client has more than ${DEFAULT_MAX_URI_SANS} URI SANs (--max-certificate-sans)`,
+      cause: 'too-many-sans',
+    });
+    expect(clientFromUris(uris(3), { maxUriSans: 2 })).toMatchObject({
+      kind: 'invalid',
+      cause: 'too-many-sans',
+    });
+    // Ignored SANs count towards the bound: it is about what a client may present.
+    expect(clientFromUris(['spiffe://default/web', 'x:1', 'x:2'], { maxUriSans: 2 })).toMatchObject({
+      kind: 'invalid',
+      cause: 'too-many-sans',
+    });
   });
 });

@@ -9,18 +9,7 @@ import { compilePolicySet } from '../../src/policy/compile.js';
 import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 import { type ReferenceClient, referenceDecision } from '../support/kuma-reference.js';
 import { mtp, policySet } from '../support/policies.js';
-
-/** Small deterministic PRNG (mulberry32) so a failure names a reproducible seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../support/random.js';
 
 const SERVICES = ['a', 'b', 'c'];
 const KEYS = ['zone', 'env'];

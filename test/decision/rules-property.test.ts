@@ -13,12 +13,10 @@ import { compilePolicySet } from '../../src/policy/compile.js';
 import type { MeshTrafficPermission, MtpRule, RuleMatch, TargetRef } from '../../src/policy/types.js';
 import { mtp, policySet } from '../support/policies.js';
 import { rulesMtp } from '../support/rules-policies.js';
+import { seededRandom } from '../support/random.js';
 
-let seed = 1;
-const random = (n: number): number => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return (seed >>> 8) % n;
-};
+let next = seededRandom(1);
+const random = (n: number): number => Math.floor(next() * n);
 const pick = <T>(items: readonly T[]): T => items[random(items.length)] as T;
 const chance = (p: number): boolean => random(1000) < p * 1000;
 
@@ -185,7 +183,7 @@ function referenceRules(
 
 describe('spec.rules: compiled table vs the reference', () => {
   it('agree on 400 random policy sets × 40 requests each, directly and through the decision cache', () => {
-    seed = 0x5eed5;
+    next = seededRandom(0x5eed5);
     let disagreements = 0;
     const seen = {
       Deny: 0,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DecisionCache } from '../../src/decision/cache.js';
 import { decide } from '../../src/decision/decide.js';
-import { clientFromUris, makeDestination } from '../../src/decision/identity.js';
+import { clientFromUris, makeDestination, NO_CLIENT } from '../../src/decision/identity.js';
 import type { Client, Destination } from '../../src/decision/types.js';
 import { compilePolicySet, compileTables } from '../../src/policy/compile.js';
 import type { MeshTrafficPermission } from '../../src/policy/types.js';
@@ -155,7 +155,7 @@ describe('rules and from policies on one mesh', () => {
     const set = (mtls: 'disabled' | 'permissive') =>
       compilePolicySet(policySet([rulesOnBackend], [meshDoc('default', mtls)]));
     expect(decide(set('disabled'), d, c).via).toBe('mtls-disabled');
-    expect(decide(set('permissive'), d, clientFromUris([])).via).toBe('permissive-plaintext');
+    expect(decide(set('permissive'), d, NO_CLIENT).via).toBe('permissive-plaintext');
     expect(decide(set('permissive'), d, c).action).toBe('Deny');
   });
 });

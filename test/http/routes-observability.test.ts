@@ -240,6 +240,15 @@ describe('POST /explain', () => {
     expect(body).toMatchObject({ action: 'Deny', via: 'invalid-identity', decidedBy: null });
   });
 
+  it('answers invalid-identity, never plaintext, for SANs or a certificate without a SPIFFE ID', async () => {
+    const legacy = { destinationMesh: 'legacy' };
+    const invalid = { action: 'Deny', via: 'invalid-identity', decidedBy: null, policies: [] };
+    expect(await explainAnswer({ ...legacy, clientSans: ['kuma://env/prod'] })).toEqual(invalid);
+    expect(await explainAnswer({ ...legacy, clientSans: ['SPIFFE://legacy/orders'] })).toEqual(invalid);
+    const noSpiffe = makeWorkloadCert({ uris: [], dnsNames: ['orders.local'] }).pem;
+    expect(await explainAnswer({ ...legacy, clientCert: noSpiffe })).toEqual(invalid);
+  });
+
   it('answers for a plaintext client when neither is given', async () => {
     expect(await explainAnswer({})).toEqual(explainJson(explain(table, backend, NO_CLIENT).decision));
     expect(await explainAnswer({})).toMatchObject({ action: 'Deny', via: 'no-identity' });
@@ -317,6 +326,11 @@ describe('POST /explain', () => {
       'a numeric SAN',
       explainBody({ clientSans: ['spiffe://default/orders', 7] }),
       'clientSans[1] must be a string',
+    ],
+    [
+      'a SAN that is not a URI',
+      explainBody({ clientSans: ['spiffe://default/orders', 'orders'] }),
+      'clientSans[1] must be a URI, such as spiffe://MESH/SERVICE',
     ],
     [
       'a certificate object',

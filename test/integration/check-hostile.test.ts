@@ -5,6 +5,7 @@
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_URI_SANS } from '../../src/decision/identity.js';
 import {
   type CheckRequestInit,
   connect,
@@ -215,10 +216,12 @@ describe('hostile certificates', () => {
     );
   });
 
-  it('answers a certificate with 500 SANs', async () => {
+  it(`answers a certificate with ${DEFAULT_MAX_URI_SANS} SANs, and denies one with more`, async () => {
     const uris = ['spiffe://default/web'];
-    for (let i = 1; i < 500; i++) uris.push(`kuma://team-${i}/t${i}`);
+    for (let i = 1; i < DEFAULT_MAX_URI_SANS; i++) uris.push(`kuma://team-${i}/t${i}`);
     expect((await client.check(from(makeWorkloadCert({ uris }).urlEncoded))).code).toBe(0);
+    uris.push('kuma://one/more');
+    expect(await client.check(from(makeWorkloadCert({ uris }).urlEncoded))).toMatchObject(denied);
   });
 
   it('does not let a SAN smuggle a tag with ", URI:kuma://env/prod"', async () => {

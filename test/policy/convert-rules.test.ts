@@ -10,6 +10,7 @@ import { compilePolicySet } from '../../src/policy/compile.js';
 import { convertToRules } from '../../src/policy/convert-rules.js';
 import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 import { mesh, mtp, policySet, service, subset } from '../support/policies.js';
+import { seededRandom } from '../support/random.js';
 
 describe('convertToRules', () => {
   it('turns services into Exact SPIFFE IDs and the mesh into a Prefix, keeping name, target and labels', () => {
@@ -98,11 +99,8 @@ describe('convertToRules', () => {
 
 // --- random sets, decided both ways -----------------------------------------------------------
 
-let seed = 7;
-const random = (n: number): number => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return (seed >>> 8) % n;
-};
+let next = seededRandom(1);
+const random = (n: number): number => Math.floor(next() * n);
 const pick = <T>(items: readonly T[]): T => items[random(items.length)] as T;
 const SERVICES = ['backend', 'web', 'orders', 'audit'];
 const ACTIONS: Action[] = ['Allow', 'Deny', 'AllowWithShadowDeny'];
@@ -133,7 +131,7 @@ function randomSet(): MeshTrafficPermission[] {
 
 describe('converted sets decide like their from sets', () => {
   it('on 500 random sets: every generated client on every generated inbound, whenever the converter says so', () => {
-    seed = 0xc0de;
+    next = seededRandom(0xc0de);
     let exact = 0;
     let checked = 0;
     for (let n = 0; n < 500; n++) {
