@@ -60,16 +60,21 @@ export function decideRules(
   identity: ClientIdentity,
   destination: Destination,
 ): Decision {
-  const subject = identity.sans.join(',');
+  const sans = identity.sans;
+  const subject = sans.length === 1 ? (sans[0] as string) : sans.join(',');
   const sni = destination.sni;
-  for (const [list, action] of PRECEDENCE) {
-    for (const rule of program.rules) {
-      const matches = rule[list];
-      for (let index = 0; index < matches.length; index++) {
-        const match = matches[index] as RuleMatch;
-        if (matchesClient(match, subject, sni)) return ruled(program, rule, list, index, match, action);
+  program.index ??= buildIndex(program.rules);
+  for (const { list, action, exact, others } of program.index) {
+    let best = exact.get(subject);
+    for (const hit of others) {
+      // Scanned in order: past the Exact hit's place nothing can come first any more.
+      if (best !== undefined && hit.order > best.order) break;
+      if (matchesClient(hit.match, subject, sni)) {
+        best = hit;
+        break;
       }
     }
+    if (best !== undefined) return ruled(program, best.rule, list, best.index, best.match, action);
   }
   program.noMatch ??= Object.freeze({
     action: 'Deny',
