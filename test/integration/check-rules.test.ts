@@ -3,7 +3,11 @@
  * MeshIdentity SPIFFE IDs of another trust domain, the joined SANs, SNI from tls_session, the
  * from policy a rules policy makes ignored, AllowWithShadowDeny metadata, and a shadow rules policy.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { observabilityRoutes } from '../../src/http/routes-observability.js';
 import { type CheckRequestInit, connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mesh, mtp, policySet, service } from '../support/policies.js';
@@ -86,5 +90,49 @@ describe('Check with spec.rules', () => {
     expect(await client.check(request(zone2, { sni: 'backend.mesh' }))).toMatchObject({ code: 0 });
     expect(await client.check(request(zone2, { sni: 'other.mesh' }))).toMatchObject({ code: 7 });
     expect(await client.check(request(zone2))).toMatchObject({ code: 7 });
+  });
+
+  it('POST /explain names the deciding rule and the from policy the rules policy made ignored', async () => {
+    // The explain route of the HTTP port, against this server's live policies.
+    const route = observabilityRoutes.find((r) => r.path === '/explain');
+    const http = createServer((req, res) => {
+      void route?.handler(req, res, {
+        registry: new Registry(),
+        snapshot: () => undefined,
+        table: () => server.state.current?.table,
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as AddressInfo;
+    const answer = await fetch(`http://127.0.0.1:${port}/explain`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        destinationTags: { 'kuma.io/service': 'backend' },
+        clientSans: ['spiffe://default.zone-2.mesh.local/ns/kuma-demo/sa/api'],
+        sni: 'backend.mesh',
+      }),
+    });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({
+      action: 'Allow',
+      via: 'rule',
+      decidedBy: {
+        policy: 'backend',
+        ruleIndex: 0,
+        match: {
+          list: 'allow',
+          index: 1,
+          spiffeID: { type: 'Prefix', value: 'spiffe://default.zone-2.mesh.local' },
+          sni: { type: 'Exact', value: 'backend.mesh' },
+        },
+      },
+      policies: ['backend'],
+      ignoredPolicies: {
+        policies: ['allow-all-from'],
+        reason: 'from-policies ignored: rules policy backend selects this inbound',
+      },
+    });
+    await new Promise((resolve) => http.close(resolve));
   });
 });
