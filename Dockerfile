@@ -16,7 +16,10 @@
 #        9192 HTTP (/healthz, /readyz, /metrics, /policies, POST /explain, admin API).
 # Any flag can be set through its env form, e.g. MTP_AUTHZ_LOG_LEVEL=debug.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 (LTS; Node 20 is past its end of life), pinned by the digest its tag pointed to when it
+# was 24.18.0, so a rebuild gets the same base. Bump tag and digest together (Renovate and
+# Dependabot update pinned digests).
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 
 # --- build: dev dependencies + TypeScript → dist/ ------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -50,10 +53,10 @@ USER 10001:10001
 
 EXPOSE 9191 9192
 
-# Liveness of the process through GET /healthz (slim images have no curl). The port follows
-# MTP_AUTHZ_HTTP_ADDRESS when it is set.
+# Liveness of the process through GET /healthz (slim images have no curl), on the HTTP address
+# the service was started with: --http-address among its arguments, else MTP_AUTHZ_HTTP_ADDRESS.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "const a=process.env.MTP_AUTHZ_HTTP_ADDRESS||'0.0.0.0:9192';require('node:http').get({host:'127.0.0.1',port:a.slice(a.lastIndexOf(':')+1),path:'/healthz',timeout:2000},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
+  CMD ["node", "dist/healthcheck.js"]
 
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["serve", "--policies", "/etc/mtp-authz/policies"]

@@ -18,7 +18,7 @@ import { DEFAULT_MESH, SERVICE_TAG } from './policy/types.js';
 const USAGE = `Usage: mtp-authz <command> [flags]
 
 Commands:
-  serve      run the ext_authz gRPC service (see --help of serve)
+  serve      run the ext_authz gRPC service (see mtp-authz serve --help)
   validate   PATH...  check policy files; one line per violation
   explain    decide one request offline and say why
              --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
@@ -26,6 +26,22 @@ Commands:
   convert    --to rules FILE...  print spec.rules equivalents of spec.from policies
   token      issue a user token for the admin API
              --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
+
+Every command takes --help; mtp-authz --version prints the version.
+`;
+
+const EXPLAIN_USAGE = `Usage: mtp-authz explain --policies PATH [--destination-mesh M] --destination-tag k=v...
+                         [--client-san URI... | --client-cert FILE] [--output text|json]
+
+Decides one request offline against the policies and says why.
+  --policies PATH          policy file or directory; repeatable
+  --destination-mesh M     the destination's mesh (default ${DEFAULT_MESH})
+  --destination-tag k=v    an inbound tag, no spaces; repeatable; must include ${SERVICE_TAG}
+  --client-san URI         a URI SAN of the client's certificate; repeatable
+  --client-cert FILE       the client's PEM certificate instead of --client-san
+                           (neither: a plaintext client)
+  --output text|json       text (default) or the JSON answer of POST /explain
+Exit codes: 0 whatever the decision, 1 invalid policies, 2 bad usage.
 `;
 
 class UsageError extends Error {}
@@ -40,7 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       case 'validate':
-        return await validateCommand(rest);
+        return await (await import('./commands/validate.js')).validateCommand(rest);
       case 'explain':
         return await explainCommand(rest);
       case 'convert': {
@@ -54,6 +70,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'token':
         return await (await import('./commands/token.js')).tokenCommand(rest, process.env);
+      case '--version':
+      case 'version':
+        process.stdout.write(`mtp-authz ${packageVersion()}\n`);
+        return 0;
       case undefined:
       case 'help':
       case '--help':
@@ -72,27 +92,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function isParseArgsError(error: unknown): boolean {
-  return error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
+/** The version of package.json, one directory above src/ and dist/ alike. */
+function packageVersion(): string {
+  const json = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof json.version === 'string' ? json.version : 'unknown';
 }
 
-async function validateCommand(args: readonly string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, options: {} });
-  if (positionals.length === 0) throw new UsageError('validate needs at least one PATH');
-  const result = await loadPolicies(positionals);
-  const warnings = result.ok ? result.set.warnings : result.warnings;
-  for (const warning of warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
-  if (!result.ok) {
-    for (const error of result.errors) process.stderr.write(`${formatIssue(error)}\n`);
-    return 1;
-  }
-  const { set } = result;
-  process.stdout.write(
-    `valid: ${set.policies.length} MeshTrafficPermission, ${set.meshes.length} Mesh, ` +
-      `${set.accessRoles.length} AccessRole, ${set.accessRoleBindings.length} AccessRoleBinding ` +
-      `in ${result.files.length} file(s)\n`,
-  );
-  return 0;
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
 }
 
 async function explainCommand(args: readonly string[]): Promise<number> {
@@ -106,8 +115,13 @@ async function explainCommand(args: readonly string[]): Promise<number> {
       'client-cert': { type: 'string' },
       sni: { type: 'string' },
       output: { type: 'string', default: 'text' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help === true) {
+    process.stdout.write(EXPLAIN_USAGE);
+    return 0;
+  }
   if (values.policies.length === 0) throw new UsageError('explain needs --policies PATH');
   if (values.output !== 'text' && values.output !== 'json') {
     throw new UsageError(`--output must be text or json, not "${values.output}"`);
@@ -117,6 +131,8 @@ async function explainCommand(args: readonly string[]): Promise<number> {
   }
   const tags = new Map<string, string>();
   for (const pair of values['destination-tag']) {
+    if (/\s/.test(pair))
+      throw new UsageError(`--destination-tag "${pair}" has spaces: write ${pair.replace(/\s+/g, '')}`);
     const parsed = parseTagList(pair);
     if (parsed === undefined || parsed.size !== 1)
       throw new UsageError(`--destination-tag must read k=v, not "${pair}"`);

@@ -24,6 +24,7 @@ import {
   EXIT_INVALID_POLICIES,
   identityLimits,
   loadInitialState,
+  logAdminWriters,
   observability,
   openAdminStore,
   openSigningKey,
@@ -343,6 +344,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
       'listening',
     );
+    logAdminWriters(settings, state, log);
     stopPrimary = async () => {
       reloader.stop();
       state.drain();

@@ -72,6 +72,11 @@ export const POLICY_MESSAGES = {
   // --- files and YAML hazards ---
   noSuchFile: 'no such file or directory',
   notARegularFile: 'not a regular file or directory',
+  noPolicyExtension:
+    'skipped: a policy file name ends in .yaml, .yml or .json (a ConfigMap key without one is not read)',
+  configMapKeySkipped: (key: string): string =>
+    `data key "${key}" is skipped: mounted, only names ending in .yaml, .yml or .json are read`,
+  notAConfigMap: 'a ConfigMap manifest holds only ConfigMap documents',
   unreadable: (code: string): string => `cannot be read (${code})`,
   fileTooLarge: (size: number, limit: number): string =>
     `file is ${size} bytes, over the limit of ${limit} bytes (--max-policy-file-bytes)`,

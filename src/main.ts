@@ -5,11 +5,13 @@
 
 import { Registry } from 'prom-client';
 import { createAuditLog } from './admin/audit.js';
+import { builtinDefaultBinding } from './admin/builtins.js';
 import { createAdminRoutes } from './admin/routes.js';
 import { AdminStore } from './admin/store.js';
+import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
-import { type GrpcService, startGrpcServer } from './authz/server.js';
+import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
@@ -24,6 +26,7 @@ import { PolicyLoader } from './policy/load-off-thread.js';
 import type { PolicySet } from './policy/types.js';
 import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js';
 import { readSettings, type Settings } from './settings.js';
+import { checkStartupFiles } from './startup-checks.js';
 import { ServiceState } from './state.js';
 
 export const EXIT_INVALID_POLICIES = 1;
@@ -244,10 +247,18 @@ export function adminRoutesOf(
       ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
     },
     accessType: settings.accessType,
+    defaultBinding: builtinDefaultBinding(settings.adminDefaultBinding),
     audit: createAuditLog(),
     onRequest: (method, code) => metrics.recordAdminRequest(method, code),
     log,
   });
+}
+
+/** Says at start-up who may write through the admin API; a warning when unauthenticated callers may. */
+export function logAdminWriters(settings: Settings, state: ServiceState, log: Logger): void {
+  const writers = describeWriters(settings, state.current?.set.accessRoleBindings ?? []);
+  if (writers.openBindings.length > 0) log.warn({ openBindings: writers.openBindings }, writers.text);
+  else log.info(writers.text);
 }
 
 /** Loads the policies and opens both listeners; throws StartError when it cannot. */
@@ -275,6 +286,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     { listener: 'http', address: `${settings.httpAddress.host}:${http.port}`, port: http.port },
     'listening',
   );
+  logAdminWriters(settings, state, log);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -309,22 +321,26 @@ export async function openSigningKey(settings: Settings): Promise<SigningKey | u
   }
 }
 
-/** `--admin-state-dir`: created if needed and cleaned of a crash's temp files before the first load. */
+/**
+ * `--admin-state-dir`: created if needed, proved writable and cleaned of a crash's temp files
+ * before the first load; a directory that cannot hold files is bad usage (exit 2).
+ */
 export async function openAdminStore(settings: Settings): Promise<AdminStore | undefined> {
   if (settings.adminStateDir === undefined) return undefined;
   try {
     return await AdminStore.open(settings.adminStateDir);
   } catch (error) {
     throw new StartError(
-      1,
+      EXIT_USAGE,
       `cannot open --admin-state-dir ${settings.adminStateDir}: ${(error as Error).message}`,
     );
   }
 }
 
 /**
- * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage exits 2, invalid policies
- * or a listener that cannot open exit 1, each after a message on stderr.
+ * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage (a flag naming a file that
+ * cannot serve its purpose included) exits 2, invalid policies or a listener that cannot open
+ * exit 1, each after a message on stderr.
  */
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const result = readSettings(argv, env);
@@ -338,6 +354,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   }
   const { settings } = result;
   const log = createLogger(settings.logLevel);
+  routeGrpcLogs(log);
+  const problem = checkStartupFiles(settings);
+  if (problem !== undefined) {
+    log.error(problem);
+    process.exit(EXIT_USAGE);
+  }
   // SIGHUP's default action ends the process: take it over before anything can send it.
   let service: RunningService | undefined;
   const onHangup = (): void => {

@@ -23,6 +23,9 @@ export type DecisionLabel = (typeof DECISION_LABELS)[number];
 export const CACHES = ['decision', 'identity'] as const;
 export type CacheName = (typeof CACHES)[number];
 export const SHADOW_OUTCOMES = ['same', 'would_allow', 'would_deny'] as const;
+/** Why a Check was refused with a gRPC error (src/authz/refusals.ts and the Check callback). */
+export const CHECK_ERROR_CODES = ['malformed', 'oversized', 'unimplemented', 'unavailable'] as const;
+export type CheckErrorCode = (typeof CHECK_ERROR_CODES)[number];
 
 /** 10 µs … 100 ms, 1-2.5-5 steps: the engine answers in microseconds, a GC pause takes milliseconds. */
 export const CHECK_DURATION_BUCKETS: readonly number[] = Object.freeze([
@@ -41,6 +44,7 @@ export const METRIC_NAMES = Object.freeze({
   stale: 'mtp_authz_policy_stale',
   shadowChecks: 'mtp_authz_shadow_policy_checks_total',
   adminRequests: 'mtp_authz_admin_requests_total',
+  checkErrors: 'mtp_authz_check_errors_total',
   identityIgnoredSans: 'mtp_authz_identity_ignored_sans_total',
   identityTooManySans: 'mtp_authz_identity_too_many_sans_total',
 });
@@ -113,6 +117,8 @@ export interface Metrics {
   setStale(stale: boolean): void;
   recordShadow(mesh: string, outcome: ShadowOutcome): void;
   recordAdminRequest(method: string, code: number): void;
+  /** A Check refused with a gRPC error instead of answered (never a decision). */
+  recordCheckError(code: CheckErrorCode): void;
   /** One Check's client: URI SANs that added nothing, and whether it had more than allowed. */
   recordIdentity(ignoredSans: number, tooManySans: boolean): void;
 }
@@ -145,6 +151,7 @@ class PromMetrics implements Metrics {
   readonly #stale: Gauge;
   readonly #shadow: Counter<'mesh' | 'outcome'>;
   readonly #admin: Counter<'method' | 'code'>;
+  readonly #checkErrors: Counter<'code'>;
   readonly #ignoredSans: Counter;
   readonly #tooManySans: Counter;
 
@@ -241,6 +248,13 @@ class PromMetrics implements Metrics {
       labelNames: ['method', 'code'],
       registers,
     });
+    this.#checkErrors = new Counter({
+      name: METRIC_NAMES.checkErrors,
+      help: 'Check calls refused with a gRPC error instead of answered, by code: malformed (INVALID_ARGUMENT), oversized (RESOURCE_EXHAUSTED), unimplemented (a method not served), unavailable (no policy set loaded).',
+      labelNames: ['code'],
+      registers,
+    });
+    for (const code of CHECK_ERROR_CODES) this.#checkErrors.inc({ code }, 0);
     this.#ignoredSans = new Counter({
       name: METRIC_NAMES.identityIgnoredSans,
       help: 'URI SANs of Check clients that added nothing to the identity (not an exact spiffe:// or kuma:// form), per Check.',
@@ -322,6 +336,10 @@ class PromMetrics implements Metrics {
   recordAdminRequest(method: string, code: number): void {
     const upper = method.toUpperCase();
     this.#admin.inc({ method: ADMIN_METHODS.has(upper) ? upper : 'OTHER', code: String(code) });
+  }
+
+  recordCheckError(code: CheckErrorCode): void {
+    this.#checkErrors.inc({ code });
   }
 
   recordIdentity(ignoredSans: number, tooManySans: boolean): void {

@@ -18,6 +18,10 @@ export interface TcpAddress {
 export const ACCESS_TYPES = ['rbac', 'static'] as const;
 export type AccessType = (typeof ACCESS_TYPES)[number];
 
+/** Who the built-in `default` AccessRoleBinding covers: authenticated callers, or Kong Mesh's everyone. */
+export const ADMIN_DEFAULT_BINDINGS = ['authenticated', 'kong-mesh'] as const;
+export type AdminDefaultBinding = (typeof ADMIN_DEFAULT_BINDINGS)[number];
+
 export interface Settings {
   readonly policies: readonly string[];
   readonly grpcAddress: GrpcListenAddress;
@@ -39,6 +43,7 @@ export interface Settings {
   readonly tokenSigningKey: string | undefined;
   readonly adminLocalhostIsAdmin: boolean;
   readonly accessType: AccessType;
+  readonly adminDefaultBinding: AdminDefaultBinding;
 }
 
 /** A value that failed to parse; the message names what was expected. */
@@ -262,6 +267,11 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'rbac',
     parse: choice(ACCESS_TYPES),
     help: 'Admin authorization: rbac (AccessRoles and bindings) or static (only group mesh-system:admin may write).',
+  }),
+  spec('admin-default-binding', 'adminDefaultBinding', {
+    default: 'authenticated',
+    parse: choice(ADMIN_DEFAULT_BINDINGS),
+    help: 'Who the built-in AccessRoleBinding "default" makes admin: authenticated (token holders and the localhost admin) or kong-mesh (also unauthenticated callers, as Kong Mesh does).',
   }),
 ];
 

@@ -1,6 +1,6 @@
 /** `mtp-authz validate` and `explain` as an operator runs them: separate processes, real files. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -399,5 +399,104 @@ describe('mtp-authz convert --to rules', () => {
     );
     expect(cli('convert', join(EXAMPLES, 'zones'))).toMatchObject({ code: 2 });
     expect(cli('convert', '--to', 'rules').stderr).toContain('convert needs at least one FILE');
+
+describe('help, version and usage errors', () => {
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(cli('--version')).toEqual({ code: 0, stdout: `mtp-authz ${version}\n`, stderr: '' });
+  });
+
+  it('every command answers --help on stdout with exit 0', () => {
+    const starts: Record<string, string> = {
+      serve: 'Usage: mtp-authz serve [flags]',
+      validate: 'Usage: mtp-authz validate PATH...',
+      explain: 'Usage: mtp-authz explain --policies PATH',
+      token: 'Usage: mtp-authz token --name NAME',
+    };
+    for (const [command, start] of Object.entries(starts)) {
+      const run = cli(command, '--help');
+      expect(run.code, command).toBe(0);
+      expect(run.stderr, command).toBe('');
+      expect(run.stdout.startsWith(start), `${command}: ${run.stdout}`).toBe(true);
+    }
+    expect(cli('--help').stdout).toContain(
+      'Every command takes --help; mtp-authz --version prints the version.',
+    );
+  });
+
+  it('validate --policies DIR says that validate takes paths', () => {
+    const run = cli('validate', '--policies', 'examples/policies');
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(
+      'mtp-authz: validate takes paths, not --policies: mtp-authz validate examples/policies',
+    );
+  });
+
+  it('a --destination-tag with spaces names them', () => {
+    const run = cli('explain', '--policies', EXAMPLES, '--destination-tag', 'kuma.io/service = payments');
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(
+      'mtp-authz: --destination-tag "kuma.io/service = payments" has spaces: write kuma.io/service=payments',
+    );
+  });
+});
+
+describe('validate: ConfigMap manifests and files without an extension', () => {
+  it('checks the data keys of the deployed ConfigMap', () => {
+    const run = cli('validate', 'deploy/kubernetes/configmap.yaml');
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^valid: [1-9]\d* MeshTrafficPermission, .* in [1-9]\d* file\(s\)\n$/);
+  });
+
+  it('reports a bad data key at its line in the manifest, and warns of a key a mount skips', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    const file = join(dir, 'cm.yaml');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata: {name: policies}',
+        'data:',
+        '  bad.yaml: |',
+        '    type: MeshTrafficPermission',
+        '    name: bad',
+        '    spec:',
+        '      from:',
+        '      - targetRef: {kind: Mesh}',
+        '        default: {action: allow}',
+        '  notes: hello',
+        '',
+      ].join('\n'),
+    );
+    const run = cli('validate', file);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `warning: ${file}:12:3: file: data key "notes" is skipped: mounted, only names ending in .yaml, .yml or .json are read\n` +
+        `${file}:11:27: spec.from[0].default.action: in body should be one of [Allow Deny AllowWithShadowDeny]\n`,
+    );
+  });
+
+  it('a manifest mixing a ConfigMap with another kind is an error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    const file = join(dir, 'mixed.yaml');
+    writeFileSync(file, 'kind: ConfigMap\ndata: {}\n---\nkind: Deployment\n');
+    const run = cli('validate', file);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`${file}:4:1: file: a ConfigMap manifest holds only ConfigMap documents\n`);
+  });
+
+  it('a directory scan warns of a file without an extension instead of skipping it silently', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-'));
+    writeFileSync(join(dir, 'policies'), 'type: MeshTrafficPermission\nname: x\nspec: {from: []}\n');
+    writeFileSync(join(dir, 'notes.md'), 'not a policy');
+    const run = cli('validate', dir);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      `warning: ${join(dir, 'policies')}:1:1: file: skipped: a policy file name ends in .yaml, .yml or .json (a ConfigMap key without one is not read)\n`,
+    );
+    expect(run.stdout).toBe(
+      'valid: 0 MeshTrafficPermission, 0 Mesh, 0 AccessRole, 0 AccessRoleBinding in 0 file(s)\n',
+    );
   });
 });

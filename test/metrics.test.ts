@@ -400,6 +400,7 @@ describe('the Grafana dashboard', () => {
       'Policies per mesh',
       'Shadow differences',
       'Admin requests by code',
+      'Refused Checks by code',
       'Memory',
       'CPU and event loop',
     ]) {
@@ -442,6 +443,10 @@ describe('the Grafana dashboard', () => {
     ).toEqual(['a_bucket', 'b']);
     expect(metricNamesIn('time() - min(c_seconds{i=~"$i"})')).toEqual(['c_seconds']);
     expect(metricNamesIn('label_values(d_total, mesh)')).toEqual(['d_total']);
+    expect(metricNamesIn('2 * rate(e_total[1h] offset 5m) + 0.05 > 1e3 and p99_seconds > 1')).toEqual([
+      'e_total',
+      'p99_seconds',
+    ]);
   });
 });
 

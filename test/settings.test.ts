@@ -38,6 +38,7 @@ describe('defaults', () => {
       tokenSigningKey: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
+      adminDefaultBinding: 'authenticated',
     });
   });
 

@@ -1,7 +1,10 @@
 /**
- * The RBAC resources every installation starts with (Kong Mesh's defaults): role `admin` may do
- * everything, and binding `default` gives it to every caller, authenticated or not. Operators lock
- * the API down by redefining `default` (a file or an API write with that name replaces it).
+ * The RBAC resources every installation starts with: role `admin` may do everything, and binding
+ * `default` gives it to every authenticated caller (token holders and the localhost admin).
+ * Kong Mesh's own `default` also covers unauthenticated callers, which would let anyone who
+ * reaches the HTTP port write; `--admin-default-binding=kong-mesh` restores it for those who want
+ * Kong Mesh's behaviour. Operators redefine `default` (a file or an API write with that name
+ * replaces it) to narrow it further.
  */
 import {
   ACCESS_KINDS,
@@ -9,6 +12,7 @@ import {
   type AccessRoleBinding,
   type SourceLocation,
 } from '../policy/types.js';
+import type { AdminDefaultBinding } from '../settings.js';
 
 export const AUTHENTICATED_GROUP = 'mesh-system:authenticated';
 export const UNAUTHENTICATED_GROUP = 'mesh-system:unauthenticated';
@@ -28,18 +32,31 @@ export const BUILTIN_ADMIN_ROLE: AccessRole = Object.freeze({
   rules: Object.freeze([Object.freeze({ types: [], names: [], access: [...ACCESS_KINDS], when: [] })]),
 });
 
-export const BUILTIN_DEFAULT_BINDING: AccessRoleBinding = Object.freeze({
-  type: 'AccessRoleBinding',
-  name: 'default',
-  labels: Object.freeze({}),
-  form: 'universal',
-  source: BUILTIN_SOURCE,
-  subjects: Object.freeze([
-    Object.freeze({ type: 'Group', name: AUTHENTICATED_GROUP }),
-    Object.freeze({ type: 'Group', name: UNAUTHENTICATED_GROUP }),
-  ]),
-  roles: Object.freeze(['admin']),
-});
+function defaultBinding(groups: readonly string[]): AccessRoleBinding {
+  return Object.freeze({
+    type: 'AccessRoleBinding',
+    name: 'default',
+    labels: Object.freeze({}),
+    form: 'universal',
+    source: BUILTIN_SOURCE,
+    subjects: Object.freeze(groups.map((name) => Object.freeze({ type: 'Group' as const, name }))),
+    roles: Object.freeze(['admin']),
+  });
+}
+
+/** The built-in `default` binding: authenticated callers only. */
+export const BUILTIN_DEFAULT_BINDING: AccessRoleBinding = defaultBinding([AUTHENTICATED_GROUP]);
+
+/** Kong Mesh's built-in `default` binding: every caller, authenticated or not. */
+export const KONG_MESH_DEFAULT_BINDING: AccessRoleBinding = defaultBinding([
+  AUTHENTICATED_GROUP,
+  UNAUTHENTICATED_GROUP,
+]);
+
+/** `--admin-default-binding` → the built-in `default` binding it stands for. */
+export function builtinDefaultBinding(choice: AdminDefaultBinding): AccessRoleBinding {
+  return choice === 'kong-mesh' ? KONG_MESH_DEFAULT_BINDING : BUILTIN_DEFAULT_BINDING;
+}
 
 export function isBuiltin(resource: { readonly source: SourceLocation }): boolean {
   return resource.source === BUILTIN_SOURCE;
@@ -49,11 +66,11 @@ export function isBuiltin(resource: { readonly source: SourceLocation }): boolea
 export function mergeBuiltins(
   roles: readonly AccessRole[],
   bindings: readonly AccessRoleBinding[],
+  defaultBinding: AccessRoleBinding = BUILTIN_DEFAULT_BINDING,
 ): { roles: AccessRole[]; bindings: AccessRoleBinding[] } {
   const mergedRoles = [...roles];
   if (!roles.some((r) => r.name === BUILTIN_ADMIN_ROLE.name)) mergedRoles.push(BUILTIN_ADMIN_ROLE);
   const mergedBindings = [...bindings];
-  if (!bindings.some((b) => b.name === BUILTIN_DEFAULT_BINDING.name))
-    mergedBindings.push(BUILTIN_DEFAULT_BINDING);
+  if (!bindings.some((b) => b.name === defaultBinding.name)) mergedBindings.push(defaultBinding);
   return { roles: mergedRoles, bindings: mergedBindings };
 }

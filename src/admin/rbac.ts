@@ -47,6 +47,8 @@ export interface RbacConfig {
   readonly roles: readonly AccessRole[];
   readonly bindings: readonly AccessRoleBinding[];
   readonly accessType: AccessType;
+  /** The built-in `default` binding (`--admin-default-binding`); authenticated callers if absent. */
+  readonly defaultBinding?: AccessRoleBinding;
 }
 
 /**
@@ -56,7 +58,7 @@ export interface RbacConfig {
 export function authorize(request: AuthorizeRequest, rbac: RbacConfig): boolean {
   // Lock-out recovery: roles and bindings are not consulted at all.
   if (rbac.accessType === 'static') return request.user.groups.includes(ADMIN_GROUP);
-  const { roles, bindings } = mergeBuiltins(rbac.roles, rbac.bindings);
+  const { roles, bindings } = mergeBuiltins(rbac.roles, rbac.bindings, rbac.defaultBinding);
   const granted = new Set<string>();
   for (const binding of bindings) {
     if (binding.subjects.some((s) => isSubject(s, request.user)))

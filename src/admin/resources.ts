@@ -24,8 +24,13 @@ export type ManagedResource = MeshTrafficPermission | AccessRole | AccessRoleBin
 export type UniversalDocument = Record<string, unknown>;
 
 /** Every resource of `type` (in `mesh`, for MeshTrafficPermission), built-ins included, by name. */
-export function listResources(set: PolicySet, type: StoredType, mesh?: string): ManagedResource[] {
-  const { roles, bindings } = mergeBuiltins(set.accessRoles, set.accessRoleBindings);
+export function listResources(
+  set: PolicySet,
+  type: StoredType,
+  mesh?: string,
+  defaultBinding?: AccessRoleBinding,
+): ManagedResource[] {
+  const { roles, bindings } = mergeBuiltins(set.accessRoles, set.accessRoleBindings, defaultBinding);
   let found: ManagedResource[];
   if (type === 'MeshTrafficPermission') found = set.policies.filter((p) => p.mesh === mesh);
   else if (type === 'AccessRole') found = roles;
@@ -38,8 +43,9 @@ export function findResource(
   type: StoredType,
   mesh: string | undefined,
   name: string,
+  defaultBinding?: AccessRoleBinding,
 ): ManagedResource | undefined {
-  return listResources(set, type, mesh).find((r) => r.name === name);
+  return listResources(set, type, mesh, defaultBinding).find((r) => r.name === name);
 }
 
 /** The Universal form of a loaded resource (whichever form its file used). */

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http/router.js';
 import { sendJson } from '../http/router.js';
 import type { Logger } from '../log.js';
+import type { AccessRoleBinding } from '../policy/types.js';
 import type { ReloadOutcome } from '../reload.js';
 import type { ServiceState } from '../state.js';
 import type { AuditLog } from './audit.js';
@@ -33,6 +34,8 @@ export interface AdminContext {
   readonly signingKey?: SigningKey;
   readonly authentication: AuthenticationOptions;
   readonly accessType: AccessType;
+  /** The built-in `default` binding (`--admin-default-binding`); authenticated callers if absent. */
+  readonly defaultBinding?: AccessRoleBinding;
   readonly audit: AuditLog;
   readonly log?: Logger;
   /** Told of every answered admin request (`mtp_authz_admin_requests_total{method,code}`). */
@@ -135,13 +138,13 @@ async function readRoute(ctx: AdminContext, req: IncomingMessage, res: ServerRes
 
 function list(ctx: AdminContext, res: ServerResponse, type: StoredType, mesh: string | undefined): void {
   const set = ctx.state.current?.set;
-  const items = set === undefined ? [] : listResources(set, type, mesh).map(toUniversal);
+  const items = set === undefined ? [] : listResources(set, type, mesh, ctx.defaultBinding).map(toUniversal);
   sendJson(res, 200, { total: items.length, items, next: null });
 }
 
 function get(ctx: AdminContext, res: ServerResponse, target: Target): void {
   const set = ctx.state.current?.set;
-  const found = set && findResource(set, target.type, target.mesh, target.name);
+  const found = set && findResource(set, target.type, target.mesh, target.name, ctx.defaultBinding);
   if (found === undefined) sendJson(res, 404, notFound(target.type, target.name, target.mesh));
   else sendJson(res, 200, toUniversal(found));
 }

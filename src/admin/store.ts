@@ -81,6 +81,7 @@ export class AdminStore {
   static async open(dir: string, options: AdminStoreOptions = {}): Promise<AdminStore> {
     const store = new AdminStore(dir, options);
     await mkdirDurable(store.dir);
+    await store.#probeWritable();
     await store.cleanupTemp();
     return store;
   }
@@ -148,6 +149,14 @@ export class AdminStore {
   /** The stored YAML text, or undefined. */
   async read(type: StoredType, mesh: string | undefined, name: string): Promise<string | undefined> {
     return readIfExists(this.fileFor(type, mesh, name));
+  }
+
+  /** Fails now, not at the first write, when files cannot be created here (read-only, /proc). */
+  async #probeWritable(): Promise<void> {
+    const probe = join(this.dir, `${TEMP_PREFIX}${process.pid}-0-probe`);
+    const handle = await open(probe, 'w');
+    await handle.close();
+    await unlink(probe);
   }
 
   /** Removes temp files left by a crash (not those of this process's writes in flight). */
@@ -291,13 +300,17 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /** mkdir -p, then fsync each directory it created and the parent of the first, so the new entries survive a crash. */
 async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  let d = dir;
-  const created: string[] = [];
-  while (d.length >= first.length) {
-    created.push(d);
-    d = dirname(d);
+  // Each missing level is created here: Node's recursive mkdir never settles under /proc.
+  const missing: string[] = [];
+  for (let d = resolve(dir); !(await exists(d)); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
   }
-  for (const c of [...created, dirname(first)]) await fsyncDir(c);
+  for (const m of missing) {
+    await mkdir(m).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  }
+  const first = missing[0];
+  if (first !== undefined) for (const c of [...missing, dirname(first)]) await fsyncDir(c);
 }

@@ -272,7 +272,12 @@ export class AdminWrites {
   }
 
   #rbac(set: PolicySet) {
-    return { roles: set.accessRoles, bindings: set.accessRoleBindings, accessType: this.#ctx.accessType };
+    return {
+      roles: set.accessRoles,
+      bindings: set.accessRoleBindings,
+      accessType: this.#ctx.accessType,
+      ...(this.#ctx.defaultBinding === undefined ? {} : { defaultBinding: this.#ctx.defaultBinding }),
+    };
   }
 
   #set(): PolicySet {

@@ -5,15 +5,18 @@
  */
 import cluster from 'node:cluster';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { CertificateReader } from '../decision/cache.js';
 import type { Logger } from '../log.js';
+import type { CheckErrorCode } from '../metrics.js';
 import type { GrpcListenAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
 import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';
 import { createHealthService, healthServiceDefinition } from './health.js';
 import { rawMethod } from './raw-method.js';
+import { countUnimplemented, oversizedCounter } from './refusals.js';
 import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } from './response.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -83,9 +86,23 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
   });
 }
 
+/** grpc-js writes its own text lines to stderr; send them through the JSON log instead. */
+export function routeGrpcLogs(log: Logger): void {
+  const to =
+    (level: 'warn' | 'debug') =>
+    (message?: unknown, ...rest: unknown[]): void =>
+      log[level]({ component: 'grpc-js' }, format(message, ...rest));
+  grpc.setLogger({ error: to('warn'), info: to('debug'), debug: to('debug') });
+}
+
 export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
   const { log } = options;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxRequestBytes });
+  const recordRefusal = (code: CheckErrorCode): void => options.observers?.metrics?.recordCheckError(code);
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxRequestBytes,
+    interceptors: [oversizedCounter(CHECK_PATH, recordRefusal)],
+  });
+  countUnimplemented(server, recordRefusal);
   const handler = createCheckHandler(state, options.readCertificate, options.observers);
   const health = createHealthService(state);
 
@@ -94,9 +111,11 @@ export async function startGrpcServer(state: ServiceState, options: GrpcServerOp
     try {
       const outcome = handler.check(call.request, typeof tags === 'string' ? tags : undefined);
       if (outcome.ok) callback(null, outcome.response);
-      else if (outcome.code === 'malformed')
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: outcome.message });
-      else callback({ code: grpc.status.UNAVAILABLE, details: outcome.message });
+      else {
+        recordRefusal(outcome.code);
+        const code = outcome.code === 'malformed' ? grpc.status.INVALID_ARGUMENT : grpc.status.UNAVAILABLE;
+        callback({ code, details: outcome.message });
+      }
     } catch (error) {
       log.error({ err: error }, 'check failed; answering a denial');
       callback(null, INTERNAL_ERROR_DENIAL);

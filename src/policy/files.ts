@@ -16,6 +16,8 @@ export interface FoundFiles {
   /** As the user would write them: the given path joined with the names below it. */
   readonly files: string[];
   readonly issues: PolicyIssue[];
+  /** Files a directory scan skipped that look like policies given the wrong name. */
+  readonly warnings: PolicyIssue[];
 }
 
 const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
@@ -35,7 +37,7 @@ function errnoMessage(error: unknown): string {
 }
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
-  const found: FoundFiles = { files: [], issues: [] };
+  const found: FoundFiles = { files: [], issues: [], warnings: [] };
   const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
 
@@ -65,6 +67,8 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
         const s = await stat(path);
         if (s.isDirectory()) await walk(path);
         else if (s.isFile() && POLICY_EXTENSION.test(name)) await addFile(path);
+        // A ConfigMap key without an extension mounts as such a file: say why it is not read.
+        else if (s.isFile() && !name.includes('.')) found.warnings.push(fileIssue(path, M.noPolicyExtension));
       } catch (error) {
         // A dangling or looping symlink: an issue when it looks like a policy file.
         if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(error)));

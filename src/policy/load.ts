@@ -85,10 +85,12 @@ export async function loadPolicies(
   paths: readonly string[],
   options?: Partial<LoadOptions>,
   cache?: ParseCache,
+  /** Texts validated together with the files (`validate` of a ConfigMap manifest's data keys). */
+  extraTexts: readonly PolicyText[] = [],
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
-  const texts: PolicyText[] = [];
+  const texts: PolicyText[] = [...extraTexts];
   const issues = [...found.issues];
   for (const file of found.files) {
     const read = await readPolicyFile(file, opts.maxFileBytes);
@@ -96,7 +98,14 @@ export async function loadPolicies(
     else texts.push({ file, text: read.bytes });
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
-  return assemble(texts, issues, opts, found.files, cache);
+  return assemble(
+    texts,
+    issues,
+    opts,
+    [...extraTexts.map((t) => t.file), ...found.files],
+    cache,
+    found.warnings,
+  );
 }
 
 /** The same pipeline on in-memory texts (tests; the admin API validating a body before writing it). */
@@ -115,9 +124,10 @@ function assemble(
   options: LoadOptions,
   files: string[],
   cache?: ParseCache,
+  fileWarnings: readonly PolicyIssue[] = [],
 ): LoadResult {
   const errors: PolicyIssue[] = [...fileIssues];
-  const warnings: PolicyIssue[] = [];
+  const warnings: PolicyIssue[] = [...fileWarnings];
   const resources: Resource[] = [];
   const firstByKey = new Map<string, Resource>();
 

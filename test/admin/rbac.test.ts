@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_ADMIN_ROLE, BUILTIN_DEFAULT_BINDING, mergeBuiltins } from '../../src/admin/builtins.js';
+import {
+  BUILTIN_ADMIN_ROLE,
+  BUILTIN_DEFAULT_BINDING,
+  builtinDefaultBinding,
+  mergeBuiltins,
+} from '../../src/admin/builtins.js';
 import {
   type AuthorizeRequest,
   authorize,
@@ -412,13 +417,27 @@ describe('built-ins', () => {
   const anonymous: User = { name: 'mesh-system:anonymous', groups: ['mesh-system:unauthenticated'] };
   const none: RbacConfig = { roles: [], bindings: [], accessType: 'rbac' };
 
-  it('the default binding gives everyone admin, tokens included', () => {
+  it('the default binding gives authenticated callers admin, and nobody else', () => {
+    expect(authorize(write(backend, 'DELETE', ALICE), none)).toBe(true);
+    expect(authorize({ user: ALICE, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE }, none)).toBe(true);
+    expect(authorize(write(backend, 'DELETE', anonymous), none)).toBe(false);
+    expect(
+      authorize({ user: anonymous, verb: 'CREATE', type: 'AccessRoleBinding', name: 'default' }, none),
+    ).toBe(false);
+    expect(authorize({ user: anonymous, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE }, none)).toBe(
+      false,
+    );
+  });
+  it("Kong Mesh's default binding gives everyone admin, tokens included", () => {
+    const kongMesh: RbacConfig = { ...none, defaultBinding: builtinDefaultBinding('kong-mesh') };
     for (const who of [ALICE, anonymous]) {
-      expect(authorize(write(backend, 'DELETE', who), none)).toBe(true);
-      expect(authorize({ user: who, verb: 'CREATE', type: 'AccessRoleBinding', name: 'default' }, none)).toBe(
+      expect(authorize(write(backend, 'DELETE', who), kongMesh)).toBe(true);
+      expect(
+        authorize({ user: who, verb: 'CREATE', type: 'AccessRoleBinding', name: 'default' }, kongMesh),
+      ).toBe(true);
+      expect(authorize({ user: who, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE }, kongMesh)).toBe(
         true,
       );
-      expect(authorize({ user: who, verb: 'GENERATE_USER_TOKEN', type: USER_TOKEN_TYPE }, none)).toBe(true);
     }
   });
   it('restricting default to mesh-system:admin removes it', () => {

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type AuditLine, createAuditLog } from '../../src/admin/audit.js';
+import { builtinDefaultBinding } from '../../src/admin/builtins.js';
 import type { AccessType } from '../../src/admin/rbac.js';
 import { createAdminRoutes } from '../../src/admin/routes.js';
 import { AdminStore } from '../../src/admin/store.js';
@@ -16,6 +17,7 @@ import { createLogger } from '../../src/log.js';
 import { compileTables } from '../../src/policy/compile.js';
 import { loadPolicies } from '../../src/policy/load.js';
 import { Reloader } from '../../src/reload.js';
+import type { AdminDefaultBinding } from '../../src/settings.js';
 import { ServiceState, type Snapshot } from '../../src/state.js';
 
 export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
@@ -30,6 +32,11 @@ export interface HarnessOptions {
   readonly key?: SigningKey | null;
   readonly localhostIsAdmin?: boolean;
   readonly accessType?: AccessType;
+  /**
+   * `--admin-default-binding`. The write-mechanics tests run as the anonymous user, so this
+   * harness defaults to Kong Mesh's binding; tests of the secure default pass 'authenticated'.
+   */
+  readonly defaultBinding?: AdminDefaultBinding;
 }
 
 export interface Reply {
@@ -113,6 +120,7 @@ export async function startAdmin(options: HarnessOptions = {}): Promise<Harness>
       ...(key === null ? {} : { verifier: tokenVerifier(key) }),
     },
     accessType: options.accessType ?? 'rbac',
+    defaultBinding: builtinDefaultBinding(options.defaultBinding ?? 'kong-mesh'),
     audit: createAuditLog((line) => audits.push(JSON.parse(line) as AuditLine)),
     log,
     onRequest: (method, code) => counted.push([method, code]),

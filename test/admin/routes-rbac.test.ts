@@ -330,3 +330,51 @@ describe('audit and metrics', () => {
     ]);
   });
 });
+
+describe('the built-in default binding (--admin-default-binding)', () => {
+  const ANONYMOUS_DENIED = denied('mesh-system:anonymous/mesh-system:unauthenticated');
+
+  it('authenticated (the default): a token holder may write, an unauthenticated caller may not', async () => {
+    h = await startAdmin({ defaultBinding: 'authenticated' });
+    const anonymous = await h.request('PUT', mtpPath('web-to-backend'), {
+      body: mtpDoc('web-to-backend', 'backend'),
+    });
+    expect(anonymous.status).toBe(403);
+    expect(anonymous.text).toBe(ANONYMOUS_DENIED);
+    const token = await h.request('POST', '/tokens/user', {
+      body: { name: 'root', groups: ['mesh-system:admin'] },
+    });
+    expect(token.text).toBe(ANONYMOUS_DENIED);
+    const holder = await h.request('PUT', mtpPath('web-to-backend'), {
+      body: mtpDoc('web-to-backend', 'backend'),
+      token: await tokenFor('someone'),
+    });
+    expect(holder.status).toBe(201);
+    expect((await h.request('GET', '/access-role-bindings/default')).body).toEqual({
+      type: 'AccessRoleBinding',
+      name: 'default',
+      subjects: [{ type: 'Group', name: 'mesh-system:authenticated' }],
+      roles: ['admin'],
+    });
+  });
+
+  it('authenticated: the localhost admin may still write', async () => {
+    h = await startAdmin({ defaultBinding: 'authenticated', localhostIsAdmin: true });
+    const local = await h.request('PUT', mtpPath('web-to-backend'), {
+      body: mtpDoc('web-to-backend', 'backend'),
+    });
+    expect(local.status).toBe(201);
+  });
+
+  it('kong-mesh: unauthenticated callers are admin too, as in Kong Mesh', async () => {
+    h = await startAdmin({ defaultBinding: 'kong-mesh' });
+    const anonymous = await h.request('PUT', mtpPath('web-to-backend'), {
+      body: mtpDoc('web-to-backend', 'backend'),
+    });
+    expect(anonymous.status).toBe(201);
+    expect((await h.request('GET', '/access-role-bindings/default')).body.subjects).toEqual([
+      { type: 'Group', name: 'mesh-system:authenticated' },
+      { type: 'Group', name: 'mesh-system:unauthenticated' },
+    ]);
+  });
+});

@@ -108,13 +108,28 @@ describe('deploy/kubernetes', () => {
         'PodDisruptionBudget',
         'HorizontalPodAutoscaler',
         'ServiceMonitor',
+        'NetworkPolicy',
       ]),
     );
   });
 
-  it('Deployment: two replicas selected by the pod labels', () => {
-    expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
+  it('Deployment: pods selected by their labels; no replicas beside the autoscaler', () => {
+    // Every `kubectl apply` would reset the count the HorizontalPodAutoscaler chose.
+    expect(deployment.spec).not.toHaveProperty('replicas');
     expect(selects(deployment.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+  });
+
+  it('Deployment: the memory request covers the RSS measured in bench/README.md', () => {
+    const rssRows = readFileSync(join(REPO, 'bench/README.md'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('| RSS'));
+    const measured = rssRows.flatMap((row) => [...row.matchAll(/(\d+) MB/g)].map((m) => Number(m[1]) * 1e6));
+    expect(measured.length).toBeGreaterThanOrEqual(2);
+    const request = /^(\d+)Mi$/.exec(container.resources.requests.memory ?? '');
+    expect(request).not.toBeNull();
+    expect(Number(request?.[1]) * 2 ** 20).toBeGreaterThanOrEqual(Math.max(...measured));
+    const limit = /^(\d+)Mi$/.exec(container.resources.limits.memory ?? '');
+    expect(Number(limit?.[1])).toBeGreaterThan(Number(request?.[1]));
   });
 
   it('Deployment: container ports grpc and http are the service defaults', () => {
@@ -196,13 +211,48 @@ describe('deploy/kubernetes', () => {
     expect(services.some((s) => s.spec.clusterIP === 'None')).toBe(true);
   });
 
-  it('PodDisruptionBudget keeps a replica while allowing a drain', () => {
+  it('PodDisruptionBudget lets a drain take one replica at a time, whatever the count', () => {
     const pdb = objectOf<{
-      spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+      spec: {
+        maxUnavailable?: number;
+        minAvailable?: number;
+        selector: { matchLabels: Record<string, string> };
+      };
     }>(objects, 'PodDisruptionBudget');
     expect(selects(pdb.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
-    expect(pdb.spec.minAvailable).toBeGreaterThanOrEqual(1);
-    expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas);
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(pdb.spec).not.toHaveProperty('minAvailable');
+  });
+
+  it('NetworkPolicy: gRPC from every namespace, HTTP (metrics, admin API) only from Prometheus', () => {
+    interface Peer {
+      namespaceSelector?: { matchLabels?: Record<string, string> };
+      podSelector?: { matchLabels?: Record<string, string> };
+    }
+    const policy = objectOf<
+      KubeObject & {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          policyTypes: string[];
+          ingress: { ports: { port: string | number }[]; from: Peer[] }[];
+        };
+      }
+    >(objects, 'NetworkPolicy');
+    expect(selects(policy.spec.podSelector.matchLabels, pod.metadata.labels)).toBe(true);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    const portNumber = (port: string | number): number =>
+      typeof port === 'number' ? port : (container.ports.find((p) => p.name === port)?.containerPort ?? -1);
+    const rulesFor = (port: number) =>
+      policy.spec.ingress.filter((rule) => rule.ports.some((p) => portNumber(p.port) === port));
+    expect(rulesFor(CONTRACT.grpcPort).map((r) => r.from)).toEqual([[{ namespaceSelector: {} }]]);
+    const http = rulesFor(CONTRACT.httpPort);
+    expect(http).toHaveLength(1);
+    for (const peer of http[0]?.from ?? []) {
+      expect(Object.keys(peer.namespaceSelector?.matchLabels ?? {}).length).toBeGreaterThan(0);
+      expect(Object.keys(peer.podSelector?.matchLabels ?? {}).length).toBeGreaterThan(0);
+    }
+    // Every rule names its ports: none admits every port.
+    expect(policy.spec.ingress.every((rule) => rule.ports.length > 0)).toBe(true);
   });
 
   it('HorizontalPodAutoscaler (autoscaling/v2) scales the Deployment on CPU, from two', () => {
@@ -227,6 +277,17 @@ describe('deploy/kubernetes', () => {
       (s) => selects(selector, s.metadata.labels) && s.spec.ports.some((p) => p.name === 'http'),
     );
     expect(scraped.map((s) => s.metadata.name)).toEqual([deployment.metadata.name]);
+  });
+
+  it('ServiceMonitor says how Prometheus must select it, and what reaches port 9192', () => {
+    const text = readFileSync(join(REPO, 'deploy/kubernetes/servicemonitor.yaml'), 'utf8');
+    for (const note of [
+      'serviceMonitorSelector',
+      'serviceMonitorNamespaceSelector',
+      'release:',
+      'networkpolicy.yaml',
+    ])
+      expect(text, note).toContain(note);
   });
 
   it('kustomization sets the image the Deployment uses', () => {

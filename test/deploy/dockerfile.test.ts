@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../support/server.js';
 import { CONTRACT, REPO } from './contract.js';
 
 interface Instruction {
@@ -57,16 +58,20 @@ const all = (stage: Stage, keyword: string): string[] =>
 const execForm = (stage: Stage, keyword: string): unknown => JSON.parse(all(stage, keyword).at(-1) ?? 'null');
 
 describe('Dockerfile', () => {
-  it('builds in a node 20 stage with dev dependencies: npm ci, then npm run build', () => {
+  // A supported Node LTS (20 is past its end of life), pinned by digest so rebuilds are repeatable.
+  const PINNED_LTS = /^node:(22|24)-bookworm-slim@sha256:[0-9a-f]{64}$/;
+
+  it('builds in a pinned Node LTS stage with dev dependencies: npm ci, then npm run build', () => {
     expect(dockerfile.length).toBeGreaterThanOrEqual(2);
     const build = dockerfile.find((s) => all(s, 'RUN').some((r) => r.includes('npm run build')));
-    expect(build?.image).toBe('node:20-bookworm-slim');
+    expect(build?.image).toMatch(PINNED_LTS);
     const runs = all(build as Stage, 'RUN');
     expect(runs.some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev'))).toBe(true);
   });
 
-  it('runs with production dependencies only, on node 20', () => {
-    expect(final.image).toMatch(/^node:20-/);
+  it('runs with production dependencies only, on the same pinned Node LTS', () => {
+    expect(final.image).toMatch(PINNED_LTS);
+    expect(new Set(dockerfile.map((stage) => stage.image)).size).toBe(1);
     const deps = dockerfile.find((s) => all(s, 'RUN').some((r) => /\bnpm ci\b.*--omit=dev/.test(r)));
     expect(deps?.name).toBeDefined();
     expect(all(final, 'COPY')).toContain(`--from=${deps?.name} /app/node_modules ./node_modules`);
@@ -109,6 +114,7 @@ describe('Dockerfile HEALTHCHECK', () => {
   let port = 0;
 
   beforeAll(async () => {
+    ensureBuilt();
     server = createServer((req, res) => {
       res.writeHead(req.url === CONTRACT.healthzPath ? status : 404).end();
     });
@@ -117,32 +123,37 @@ describe('Dockerfile HEALTHCHECK', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  /** The healthcheck's exit code, run with this node in place of the image's. */
+  /** The healthcheck's exit code, run with this node in place of the image's, from the image's WORKDIR. */
   const run = (address: string): Promise<number> =>
     new Promise((resolve) => {
       expect(argv[0]).toBe('node');
-      execFile(process.execPath, argv.slice(1), { env: { MTP_AUTHZ_HTTP_ADDRESS: address } }, (error) =>
-        resolve(error === null ? 0 : typeof error.code === 'number' ? error.code : -1),
+      execFile(
+        process.execPath,
+        argv.slice(1),
+        { cwd: REPO, env: { MTP_AUTHZ_HTTP_ADDRESS: address } },
+        (error) => resolve(error === null ? 0 : typeof error.code === 'number' ? error.code : -1),
       );
     });
 
-  it('is an exec-form node one-liner against /healthz (slim images have no curl)', () => {
+  it('is an exec-form node script that ships in dist/ (slim images have no curl)', () => {
     expect(healthcheck).toMatch(/^--interval=\S+ --timeout=\S+ .*CMD \[/);
-    expect(argv.slice(0, 2)).toEqual(['node', '-e']);
-    expect(argv[2]).toContain(`'0.0.0.0:${CONTRACT.httpPort}'`);
-    expect(argv[2]).toContain(`'${CONTRACT.healthzPath}'`);
+    expect(argv).toEqual(['node', 'dist/healthcheck.js']);
+    expect(all(final, 'COPY')).toContain('--from=build /src/dist ./dist');
+    expect(all(final, 'WORKDIR').at(-1)).toBe('/app');
   });
 
   it('passes on 200, fails on another status and on a closed port', async () => {
     status = 200;
     expect(await run(`0.0.0.0:${port}`)).toBe(0);
+    expect(await run(`127.0.0.1:${port}`)).toBe(0);
     status = 503;
-    expect(await run(`[::]:${port}`)).toBe(1);
+    expect(await run(`0.0.0.0:${port}`)).toBe(1);
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     expect(await run(`0.0.0.0:${closedPort}`)).toBe(1);
+    expect(await run('not an address')).toBe(1);
   });
 });
 

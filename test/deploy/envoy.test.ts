@@ -201,3 +201,10 @@ describe('envoy/sidecar-unix.yaml', () => {
     expect(withoutEndpoints(unix)).toEqual(withoutEndpoints(tcp));
   });
 });
+
+describe('envoy/README.md', () => {
+  it('names no network ext_authz setting Envoy does not have', () => {
+    // ExtAuthz (network) v3 has no connect-time check: the call is made on the first bytes.
+    expect(readFileSync(join(REPO, 'envoy/README.md'), 'utf8')).not.toContain('check_on_new_connection');
+  });
+});

@@ -223,6 +223,20 @@ describe('files and directories', () => {
     ]);
   });
 
+  it('warns of a ConfigMap key without an extension, which a mount makes a file it skips', async () => {
+    const stamped = join(dir, '..2026_11_22_10_00_00.123456789');
+    await mkdir(stamped);
+    await writeFile(join(stamped, 'policies'), MTP('a'));
+    await symlink('..2026_11_22_10_00_00.123456789', join(dir, '..data'));
+    await symlink('..data/policies', join(dir, 'policies'));
+
+    const result = await loadPolicies([dir]);
+    expect(result.files).toEqual([]);
+    expect(setOf(result).warnings.map(formatIssue)).toEqual([
+      `${join(dir, 'policies')}:1:1: file: skipped: a policy file name ends in .yaml, .yml or .json (a ConfigMap key without one is not read)`,
+    ]);
+  });
+
   it('recurses into subdirectories in sorted order, skipping hidden names and other extensions', async () => {
     await mkdir(join(dir, 'b'));
     await mkdir(join(dir, 'a'));

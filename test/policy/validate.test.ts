@@ -50,7 +50,9 @@ describe('the message table', () => {
     ...readdirSync(INVALID)
       .filter((n) => n.endsWith('.expected'))
       .map((n) => readFileSync(join(INVALID, n), 'utf8')),
-    ...['parse', 'load', 'validate'].map((t) => readFileSync(`test/policy/${t}.test.ts`, 'utf8')),
+    ...['parse', 'load', 'validate', 'configmap'].map((t) =>
+      readFileSync(`test/policy/${t}.test.ts`, 'utf8'),
+    ),
   ].join('\n');
   /** Messages this suite cannot provoke portably (an errno other than the common ones). */
   const untested = new Set(['unreadable']);

@@ -30,6 +30,8 @@ export function metricNamesIn(expr: string): string[] {
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ')
+    // Numbers and durations (`offset 5m`): a metric name never starts with a digit.
+    .replace(/\b\d[\d.]*(?:e[+-]?\d+)?(?:ms|[smhdwy])?\b/g, ' ')
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/^label_values\(([^,]+),[^)]*\)$/, '$1');
   const names: string[] = [];

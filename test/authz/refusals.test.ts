@@ -1,0 +1,105 @@
+/**
+ * Refused Checks are counted by why they were refused, whoever refused them: the handler
+ * (malformed, no policy set), grpc-js's decoder (oversized) or its handler lookup (a method this
+ * server does not implement). A good Check counts nothing.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientFromCertificate } from '../../src/authz/certificate.js';
+import { type GrpcService, startGrpcServer } from '../../src/authz/server.js';
+import { cachedCertificateReader } from '../../src/decision/cache.js';
+import { createLogger } from '../../src/log.js';
+import { CHECK_ERROR_CODES, createMetrics, METRIC_NAMES, type Metrics } from '../../src/metrics.js';
+import { compileTables } from '../../src/policy/compile.js';
+import { ServiceState } from '../../src/state.js';
+import { mtp, policySet, service } from '../support/policies.js';
+import { connect, grpcError, type TestClient } from './wire.js';
+
+const SET = policySet([mtp('allow-web', service('backend'), [[service('web'), 'Allow']])]);
+const MAX_REQUEST_BYTES = 4096;
+
+async function serve(state: ServiceState, metrics: Metrics): Promise<GrpcService> {
+  return startGrpcServer(state, {
+    address: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    readCertificate: cachedCertificateReader(clientFromCertificate, 0).read,
+    observers: { metrics },
+    log: createLogger('silent'),
+  });
+}
+
+async function checkErrors(metrics: Metrics): Promise<Record<string, number>> {
+  const metric = await metrics.registry.getSingleMetric(METRIC_NAMES.checkErrors)?.get();
+  return Object.fromEntries((metric?.values ?? []).map((v) => [String(v.labels.code), v.value]));
+}
+
+const zero = Object.fromEntries(CHECK_ERROR_CODES.map((code) => [code, 0]));
+
+describe('mtp_authz_check_errors_total', () => {
+  let metrics: Metrics;
+  let server: GrpcService;
+  let client: TestClient;
+  beforeAll(async () => {
+    metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    const state = new ServiceState({
+      ...compileTables(SET, 1),
+      set: SET,
+      generation: 1,
+      loadedAt: new Date(),
+      files: [],
+    });
+    server = await serve(state, metrics);
+    client = connect(server.target);
+  });
+  afterAll(async () => {
+    client.close();
+    await server.shutdown(1000);
+  });
+
+  it('starts at zero for every code, and a good Check counts nothing', async () => {
+    await client.check({ destination: { principal: 'spiffe://default/backend' } });
+    expect(await checkErrors(metrics)).toEqual(zero);
+  });
+
+  it('counts malformed, oversized and unimplemented calls by code', async () => {
+    const malformed = await grpcError(client.checkRaw(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])));
+    expect(malformed.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const oversized = await grpcError(client.checkRaw(Buffer.alloc(MAX_REQUEST_BYTES + 1)));
+    expect(oversized.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const passthrough = (b: Buffer): Buffer => b;
+    for (let i = 0; i < 2; i++) {
+      const unimplemented = await grpcError(
+        new Promise((resolve, reject) =>
+          client.raw.makeUnaryRequest(
+            '/envoy.service.auth.v2.Authorization/Check',
+            passthrough,
+            passthrough,
+            Buffer.alloc(0),
+            (error, value) => (error ? reject(error) : resolve(value)),
+          ),
+        ),
+      );
+      expect(unimplemented.code).toBe(grpc.status.UNIMPLEMENTED);
+    }
+    expect(await checkErrors(metrics)).toEqual({ ...zero, malformed: 1, oversized: 1, unimplemented: 2 });
+  });
+});
+
+describe('no policy set loaded', () => {
+  it('counts unavailable', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    const server = await serve(new ServiceState(undefined), metrics);
+    const client = connect(server.target);
+    try {
+      const refused = await grpcError(
+        client.check({ destination: { principal: 'spiffe://default/backend' } }),
+      );
+      expect(refused.code).toBe(grpc.status.UNAVAILABLE);
+      expect(await checkErrors(metrics)).toEqual({ ...zero, unavailable: 1 });
+    } finally {
+      client.close();
+      await server.shutdown(1000);
+    }
+  });
+});
