@@ -399,6 +399,8 @@ describe('mtp-authz convert --to rules', () => {
     );
     expect(cli('convert', join(EXAMPLES, 'zones'))).toMatchObject({ code: 2 });
     expect(cli('convert', '--to', 'rules').stderr).toContain('convert needs at least one FILE');
+  });
+});
 
 describe('help, version and usage errors', () => {
   it('--version prints the package version', () => {
