@@ -71,6 +71,8 @@ const VIA_TEXT: Record<Decision['via'], string> = {
   'mesh-mismatch': "the client's SPIFFE trust domain is another mesh",
   'invalid-identity': 'the client presented no valid workload identity (see Client)',
   'no-destination': 'the destination inbound could not be determined',
+  'identity-too-complex':
+    "the client's tag values combine with these policies in more ways than one decision may examine",
 };
 
 export function explainText(explanation: Explanation): string {

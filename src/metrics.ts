@@ -72,6 +72,7 @@ const KNOWN_MESH_SERIES: readonly (readonly [Action, Via])[] = [
   ['Deny', 'no-identity'],
   ['Deny', 'mesh-mismatch'],
   ['Deny', 'invalid-identity'],
+  ['Deny', 'identity-too-complex'],
 ];
 /** …and for `other`: an unknown mesh is STRICT without policies; no destination has no mesh at all. */
 const OTHER_MESH_SERIES: readonly (readonly [Action, Via])[] = [

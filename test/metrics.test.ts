@@ -110,6 +110,7 @@ describe('createMetrics', () => {
           'allow/mtls-disabled',
           'allow/permissive-plaintext',
           'allow/rule',
+          'deny/identity-too-complex',
           'deny/invalid-identity',
           'deny/mesh-mismatch',
           'deny/no-identity',

@@ -100,21 +100,14 @@ export function parseBodyDocument(text: string, format: BodyFormat): BodyResult<
 }
 
 /**
- * Located node → plain data. Keys are defined, not assigned, so `__proto__` stays a key; the
- * parser has already bounded the nesting depth.
+ * Located node → plain data. Mappings have no prototype, so `__proto__` or `constructor` is just a
+ * key; the parser has already bounded the nesting depth.
  */
 function plain(node: LNode): unknown {
   if (node.kind === 'scalar') return node.value;
   if (node.kind === 'seq') return node.items.map(plain);
-  const out: Record<string, unknown> = {};
-  for (const [key, e] of node.entries) {
-    Object.defineProperty(out, key, {
-      value: plain(e.value),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [key, e] of node.entries) out[key] = plain(e.value);
   return out;
 }
 

@@ -2,7 +2,8 @@
  * decide(): one request → one Decision, exactly as Kuma's generated Envoy RBAC would answer.
  * Pure and synchronous: no I/O, no parsing, no exceptions on the way.
  */
-import { evaluateAtoms } from './multi-valued.js';
+import { type AtomIndex, buildAtomIndex } from './atom-index.js';
+import { evaluateMultiValued } from './multi-valued.js';
 import { decideRules } from './rules.js';
 import type { CompiledEntry, DecisionTable, InboundProgram } from './table.js';
 import type { Client, ClientIdentity, DecidedBy, Decision, Destination, Via } from './types.js';
@@ -34,10 +35,40 @@ export function decide(table: DecisionTable, destination: Destination | undefine
   if (identity.mesh !== destination.mesh) return MESH_MISMATCH;
 
   if (program.entries.length === 0) return program.policies.length === 0 ? NO_POLICY : noMatch(program);
-  return identity.multiValued ? decideMultiValued(program, identity) : decideSingleValued(program, identity);
+  return identity.multiValued || !isSimple(program)
+    ? decideByAtoms(program, identity)
+    : decideSingleValued(program, identity);
 }
 
-/** One value per tag key: the last entry whose tags the client all carries decides. */
+/**
+ * Whether a client with one value per key is decided by the last entry it covers. True unless some
+ * entry can decide atoms of a component other than its own (see atom-index.ts). No index is needed
+ * for the common shapes: a kind Mesh entry makes one component of everything, and entries of one
+ * pair each on one key (a list of MeshService entries) are each their own component.
+ */
+function isSimple(program: InboundProgram): boolean {
+  program.simple ??=
+    hasMeshEntry(program.entries) || onePairOnOneKey(program.entries) || atomsOf(program).simple;
+  return program.simple;
+}
+
+function hasMeshEntry(entries: readonly CompiledEntry[]): boolean {
+  for (const entry of entries) if (entry.keys.length === 0) return true;
+  return false;
+}
+
+function onePairOnOneKey(entries: readonly CompiledEntry[]): boolean {
+  const key = entries[0]?.keys[0];
+  for (const entry of entries) if (entry.keys.length !== 1 || entry.keys[0] !== key) return false;
+  return true;
+}
+
+function atomsOf(program: InboundProgram): AtomIndex {
+  program.atoms ??= buildAtomIndex(program.entries);
+  return program.atoms;
+}
+
+/** One value per tag key, in a simple program: the last entry whose tags the client all carries decides. */
 function decideSingleValued(program: InboundProgram, identity: ClientIdentity): Decision {
   const tags = identity.tags;
   const entries = program.entries;
@@ -53,14 +84,16 @@ function decideSingleValued(program: InboundProgram, identity: ClientIdentity): 
 }
 
 /**
- * Several values for a key (a proxy with several inbounds): Kuma's atoms. Allowed when any atom the
- * client's SANs satisfy carries Allow (or, failing that, AllowWithShadowDeny).
+ * Kuma's atoms, for several values of a key (a proxy with several inbounds) or a program that is not
+ * simple. Any AllowWithShadowDeny atom the SANs match makes it AllowWithShadowDeny (Envoy's shadow
+ * rules are those atoms alone); else any Allow atom allows; else the last covering entry denies.
  */
-function decideMultiValued(program: InboundProgram, identity: ClientIdentity): Decision {
-  const verdict = evaluateAtoms(program, identity);
-  if (verdict.tooAmbiguous) return INVALID_IDENTITY;
-  const decider = verdict.allow ?? verdict.shadow ?? verdict.deny;
-  return decider === undefined ? noMatch(program) : ruled(decider, program);
+function decideByAtoms(program: InboundProgram, identity: ClientIdentity): Decision {
+  const outcome = evaluateMultiValued(atomsOf(program), identity);
+  if (outcome.kind === 'entry') return ruled(outcome.entry, program);
+  if (outcome.kind === 'no-match') return noMatch(program);
+  program.tooComplex ??= Object.freeze(answer('Deny', 'identity-too-complex', program.policies));
+  return program.tooComplex;
 }
 
 function ruled(entry: CompiledEntry, program: InboundProgram): Decision {

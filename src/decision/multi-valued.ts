@@ -1,151 +1,248 @@
 /**
- * Kuma's answer for a client whose certificate carries several values for one tag key.
+ * Kuma's answer by its atoms: for a client whose certificate carries several values for a tag key,
+ * and for any client of a program where an entry decides atoms outside its own component.
  *
- * Kuma (2.6–2.8, classic `from`) turns the joined from list into RBAC principals like this: entries
+ * Kuma (classic `from`, 2.7.11–2.7.20) turns the joined from list into RBAC principals: entries
  * whose subsets intersect form connected components; per component it enumerates every "atom" that
- * takes, for each tag key of the component, either one positive value or the negation of all of
- * them; each atom gets the action of the last entry contained in it; Envoy allows when any
- * Allow/AllowWithShadowDeny atom's principal matches the SANs.
+ * takes, for each key of the component, one of its values or the negation of them all; each atom
+ * gets the action of the last entry of the whole list contained in it. Envoy allows when an Allow
+ * or AllowWithShadowDeny atom matches the SANs, and its shadow rules (the AllowWithShadowDeny atoms
+ * alone) report a shadow deny when one of those matches, whatever else matched.
  *
- * A client satisfies an atom exactly when, for each key of the component, the atom names one of
- * the client's values for it (if the client has any of the component's values for that key) or
- * negates them all (if it has none). So we enumerate only the atoms this client satisfies.
+ * The atoms a client matches are exactly the choices, for each key of a component, of one of the
+ * client's values the component names (the negation when it names none). Rather than enumerate
+ * them (a product over keys), this asks per candidate entry whether some such choice has it as the
+ * last contained entry: choose its values, then every later covered entry the component's atoms
+ * can contain must be avoided by choosing differently on one of its other keys. That is a small
+ * search with strong shortcuts (a value no later entry uses escapes them all), bounded by a work
+ * budget; past the budget the answer is `too-complex`, never a guess.
  */
-import type { CompiledEntry, InboundProgram } from './table.js';
+import type { AtomIndex, Component, SubsetNode } from './atom-index.js';
+import { avoidable, type Constraint } from './avoid-search.js';
+import type { CompiledEntry } from './table.js';
 import type { ClientIdentity } from './types.js';
+import { COST, WorkBudget } from './work-budget.js';
 
-/** More atoms than this for one client is refused (fail closed) rather than enumerated. */
-export const MAX_ATOMS = 65_536;
+export { MULTI_VALUED_WORK_LIMIT, WorkBudget } from './work-budget.js';
 
-export interface AtomVerdict {
-  /** The entry behind the first satisfied atom whose action is Allow. */
-  readonly allow?: CompiledEntry;
-  /** … AllowWithShadowDeny (used only when no Allow atom matched). */
-  readonly shadow?: CompiledEntry;
-  /** … Deny. */
-  readonly deny?: CompiledEntry;
-  /** The client satisfies more atoms than MAX_ATOMS. */
-  readonly tooAmbiguous?: boolean;
-}
+export type MultiValuedAnswer =
+  /** The entry whose action applies. */
+  | { readonly kind: 'entry'; readonly entry: CompiledEntry }
+  | { readonly kind: 'no-match' }
+  | { readonly kind: 'too-complex' };
 
-export function evaluateAtoms(program: InboundProgram, identity: ClientIdentity): AtomVerdict {
-  let allow: CompiledEntry | undefined;
-  let shadow: CompiledEntry | undefined;
-  let deny: CompiledEntry | undefined;
-  program.components ??= components(program.entries);
-  for (const component of program.components) {
-    const result = evaluateComponent(component, identity, (entry) => {
-      if (entry.action === 'Allow') allow ??= entry;
-      else if (entry.action === 'AllowWithShadowDeny') shadow ??= entry;
-      else deny ??= entry;
-      return allow !== undefined;
-    });
-    if (result === 'too-ambiguous') return { tooAmbiguous: true };
-    if (allow !== undefined) break;
+const NO_MATCH: MultiValuedAnswer = Object.freeze({ kind: 'no-match' });
+const TOO_COMPLEX: MultiValuedAnswer = Object.freeze({ kind: 'too-complex' });
+
+/**
+ * The deciding entry: the last reachable AllowWithShadowDeny entry if any (allowed, shadow
+ * denied), else the last reachable Allow entry, else the last entry covering the client (a Deny).
+ */
+export function evaluateMultiValued(
+  index: AtomIndex,
+  identity: ClientIdentity,
+  budget = new WorkBudget(),
+): MultiValuedAnswer {
+  const covered = coveredByComponent(index, identity, budget);
+  if (budget.exhausted) return TOO_COMPLEX;
+  if (covered.size === 0) return NO_MATCH;
+  const views = new Map<number, ComponentView>();
+  for (const [component, nodes] of covered) {
+    views.set(component, new ComponentView(index.components[component] as Component, nodes, identity));
   }
-  return { allow, shadow, deny };
+  for (const action of ['AllowWithShadowDeny', 'Allow'] as const) {
+    const found = lastReachable(views, action, budget);
+    if (budget.exhausted) return TOO_COMPLEX;
+    if (found !== undefined) return { kind: 'entry', entry: found.entry };
+  }
+  let last: SubsetNode | undefined;
+  for (const view of views.values()) {
+    const tail = view.nodes[view.nodes.length - 1] as SubsetNode;
+    if (last === undefined || tail.position > last.position) last = tail;
+  }
+  return last === undefined ? NO_MATCH : { kind: 'entry', entry: last.entry };
 }
 
 /**
- * Enumerates the atoms of one component that the client satisfies and reports the deciding entry
- * of each (skipping atoms no entry is contained in). `visit` returns true to stop early.
+ * The subsets all of whose pairs the client carries, listed under every component whose atoms can
+ * contain them, in from-list order.
  */
-function evaluateComponent(
-  entries: readonly CompiledEntry[],
+function coveredByComponent(
+  index: AtomIndex,
   identity: ClientIdentity,
-  visit: (entry: CompiledEntry) => boolean,
-): 'done' | 'too-ambiguous' {
-  const valuesByKey = new Map<string, Set<string>>();
-  for (const entry of entries) {
-    for (let t = 0; t < entry.keys.length; t++) {
-      const key = entry.keys[t] as string;
-      const values = valuesByKey.get(key);
-      if (values === undefined) valuesByKey.set(key, new Set([entry.values[t] as string]));
-      else values.add(entry.values[t] as string);
+  budget: WorkBudget,
+): Map<number, SubsetNode[]> {
+  const covered = new Map<number, SubsetNode[]>();
+  const add = (node: SubsetNode): void => {
+    budget.spend(COST.index * node.expressibleIn.length);
+    for (const component of node.expressibleIn) {
+      const list = covered.get(component);
+      if (list === undefined) covered.set(component, [node]);
+      else list.push(node);
+    }
+  };
+  if (index.unconditional !== undefined) add(index.unconditional);
+  const hits = new Map<SubsetNode, number>();
+  for (const [key, values] of identity.tags) {
+    const byValue = index.byTag.get(key);
+    if (byValue === undefined) continue;
+    for (const value of values) {
+      const nodes = byValue.get(value);
+      if (nodes === undefined) continue;
+      if (!budget.spend(COST.index * nodes.length)) return covered;
+      for (const node of nodes) {
+        const n = (hits.get(node) ?? 0) + 1;
+        hits.set(node, n);
+        if (n === node.keys.length) add(node);
+      }
     }
   }
-  // Keys where the atom is positive: the client's values that the component mentions.
-  const keys: string[] = [];
-  const options: string[][] = [];
-  let atoms = 1;
-  for (const [key, values] of valuesByKey) {
-    const chosen = (identity.tags.get(key) ?? []).filter((v) => values.has(v));
-    if (chosen.length === 0) continue; // negated key: the atom names none of the client's values
-    keys.push(key);
-    options.push(chosen);
-    atoms *= chosen.length;
-    if (atoms > MAX_ATOMS) return 'too-ambiguous';
-  }
-
-  const assignment = new Map<string, string>();
-  const counter = new Array<number>(keys.length).fill(0);
-  for (let n = 0; n < atoms; n++) {
-    for (let k = 0; k < keys.length; k++)
-      assignment.set(keys[k] as string, (options[k] as string[])[counter[k] as number] as string);
-    const decider = lastContained(entries, assignment);
-    if (decider !== undefined && visit(decider)) return 'done';
-    for (let k = 0; k < keys.length; k++) {
-      counter[k] = (counter[k] as number) + 1;
-      if ((counter[k] as number) < (options[k] as string[]).length) break;
-      counter[k] = 0;
-    }
-  }
-  return 'done';
+  for (const list of covered.values()) list.sort((a, b) => a.position - b.position);
+  return covered;
 }
 
-/** The last entry all of whose tags the atom names positively. */
-function lastContained(
-  entries: readonly CompiledEntry[],
-  atom: ReadonlyMap<string, string>,
-): CompiledEntry | undefined {
-  outer: for (let i = entries.length - 1; i >= 0; i--) {
-    const entry = entries[i] as CompiledEntry;
-    for (let t = 0; t < entry.keys.length; t++) {
-      if (atom.get(entry.keys[t] as string) !== entry.values[t]) continue outer;
+/** Across components, the reachable covered entry with this action that comes last. */
+function lastReachable(
+  views: ReadonlyMap<number, ComponentView>,
+  action: CompiledEntry['action'],
+  budget: WorkBudget,
+): SubsetNode | undefined {
+  const candidates: { view: ComponentView; node: SubsetNode }[] = [];
+  for (const view of views.values()) {
+    const after = view.lastAlwaysContained(budget);
+    for (const node of view.nodes) {
+      if (node.entry.action === action && node.position >= after) candidates.push({ view, node });
     }
-    return entry;
+  }
+  candidates.sort((a, b) => b.node.position - a.node.position);
+  for (const { view, node } of candidates) {
+    if (view.reachable(node, budget)) return node;
+    if (budget.exhausted) return undefined;
   }
   return undefined;
 }
 
-/** Kuma's subset intersection for all-positive subsets: no key with two different values. */
-export function intersects(a: CompiledEntry, b: CompiledEntry): boolean {
-  for (let i = 0; i < a.keys.length; i++) {
-    for (let j = 0; j < b.keys.length; j++) {
-      if (a.keys[i] === b.keys[j] && a.values[i] !== b.values[j]) return false;
-    }
-  }
-  return true;
+/** Covered subsets of one component that share a key set, in from-list order. */
+interface KeySetGroup {
+  readonly keys: readonly string[];
+  readonly members: SubsetNode[];
+  /** For a key set of candidates: their values on the shared keys → members with those values. */
+  readonly projections: Map<string, { shared: readonly string[]; byValues: Map<string, SubsetNode[]> }>;
 }
 
-/** Connected components of the "intersects" graph, each in from-list order, ordered by first entry. */
-export function components(entries: readonly CompiledEntry[]): CompiledEntry[][] {
-  // An empty subset (kind Mesh) intersects everything, so it joins every entry into one component.
-  if (entries.some((e) => e.keys.length === 0)) return [[...entries]];
-  const parent = entries.map((_, i) => i);
-  const find = (i: number): number => {
-    let root = i;
-    while (parent[root] !== root) root = parent[root] as number;
-    while (parent[i] !== root) {
-      const next = parent[i] as number;
-      parent[i] = root;
-      i = next;
-    }
-    return root;
-  };
-  for (let i = 0; i < entries.length; i++) {
-    for (let j = i + 1; j < entries.length; j++) {
-      if (find(i) !== find(j) && intersects(entries[i] as CompiledEntry, entries[j] as CompiledEntry)) {
-        parent[find(i)] = find(j);
-      }
+/** One component as one client sees it. */
+class ComponentView {
+  readonly nodes: readonly SubsetNode[];
+  readonly #component: Component;
+  readonly #identity: ClientIdentity;
+  readonly #domains = new Map<string, readonly string[]>();
+  readonly #groups = new Map<string, KeySetGroup>();
+  #lastAlways: number | undefined;
+
+  constructor(component: Component, nodes: readonly SubsetNode[], identity: ClientIdentity) {
+    this.#component = component;
+    this.nodes = nodes;
+    this.#identity = identity;
+    for (const node of nodes) {
+      const group = this.#groups.get(node.keySet);
+      if (group === undefined) {
+        this.#groups.set(node.keySet, { keys: node.keys, members: [node], projections: new Map() });
+      } else group.members.push(node);
     }
   }
-  const groups = new Map<number, CompiledEntry[]>();
-  entries.forEach((entry, i) => {
-    const root = find(i);
-    const group = groups.get(root);
-    if (group === undefined) groups.set(root, [entry]);
-    else group.push(entry);
-  });
-  return [...groups.values()];
+
+  /** The client's values for `key` that the component names: the positive choices of its atoms. */
+  domain(key: string, budget: WorkBudget): readonly string[] {
+    let domain = this.#domains.get(key);
+    if (domain === undefined) {
+      const named = this.#component.values.get(key);
+      const own = this.#identity.tags.get(key) ?? [];
+      budget.spend(COST.index * own.length);
+      domain = named === undefined ? [] : own.filter((v) => named.has(v));
+      this.#domains.set(key, domain);
+    }
+    return domain;
+  }
+
+  /**
+   * Position of the last covered subset whose keys each leave the client one choice: it is in
+   * every atom the client matches, so nothing before it can decide.
+   */
+  lastAlwaysContained(budget: WorkBudget): number {
+    if (this.#lastAlways === undefined) {
+      this.#lastAlways = -1;
+      for (let i = this.nodes.length - 1; i >= 0; i--) {
+        const node = this.nodes[i] as SubsetNode;
+        if (node.keys.every((k) => this.domain(k, budget).length === 1)) {
+          this.#lastAlways = node.position;
+          break;
+        }
+      }
+    }
+    return this.#lastAlways;
+  }
+
+  /** Whether some atom the client matches has `chosen` as its last contained subset. */
+  reachable(chosen: SubsetNode, budget: WorkBudget): boolean {
+    if (!budget.spend(COST.reachable)) return false;
+    const constraints: Constraint[] = [];
+    for (const group of this.#groups.values()) {
+      const candidates = this.#compatible(group, chosen, budget);
+      if (!budget.spend(COST.group)) return false;
+      // Only the subsets after `chosen` can override it; lists are in from-list order.
+      for (let i = candidates.length - 1; i >= 0; i--) {
+        const later = candidates[i] as SubsetNode;
+        if (later.position <= chosen.position) break;
+        if (!budget.spend(COST.pair * later.keys.length)) return false;
+        const free = { keys: [] as string[], values: [] as string[] };
+        let avoided = false;
+        for (let t = 0; t < later.keys.length; t++) {
+          const key = later.keys[t] as string;
+          const value = later.values[t] as string;
+          const own = chosen.keys.indexOf(key);
+          const domain = this.domain(key, budget);
+          const forced = own >= 0 ? chosen.values[own] : domain.length === 1 ? domain[0] : undefined;
+          if (forced === undefined) {
+            free.keys.push(key);
+            free.values.push(value);
+          } else if (forced !== value) {
+            avoided = true;
+            break;
+          }
+        }
+        if (avoided) continue;
+        // Contained whenever `chosen` is: it comes later and takes the decision.
+        if (free.keys.length === 0) return false;
+        constraints.push(free);
+      }
+    }
+    return avoidable(constraints, (key) => this.domain(key, budget).length, budget);
+  }
+
+  /** The group's members that agree with `chosen` on every key they share (all when none is shared). */
+  #compatible(group: KeySetGroup, chosen: SubsetNode, budget: WorkBudget): readonly SubsetNode[] {
+    let projection = group.projections.get(chosen.keySet);
+    if (projection === undefined) {
+      const shared = group.keys.filter((k) => chosen.keys.includes(k));
+      const byValues = new Map<string, SubsetNode[]>();
+      if (shared.length > 0) {
+        budget.spend(COST.index * group.members.length);
+        for (const member of group.members) {
+          const text = valuesOn(member, shared);
+          const list = byValues.get(text);
+          if (list === undefined) byValues.set(text, [member]);
+          else list.push(member);
+        }
+      }
+      projection = { shared, byValues };
+      group.projections.set(chosen.keySet, projection);
+    }
+    if (projection.shared.length === 0) return group.members;
+    return projection.byValues.get(valuesOn(chosen, projection.shared)) ?? [];
+  }
+}
+
+function valuesOn(node: SubsetNode, keys: readonly string[]): string {
+  if (keys.length === 1) return node.values[node.keys.indexOf(keys[0] as string)] as string;
+  return JSON.stringify(keys.map((k) => node.values[node.keys.indexOf(k)]));
 }

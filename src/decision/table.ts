@@ -4,6 +4,7 @@
  */
 import type { Action, MtlsMode } from '../policy/types.js';
 import { SERVICE_TAG } from '../policy/types.js';
+import type { AtomIndex } from './atom-index.js';
 import type { CompiledRule, RulesProgram } from './rules.js';
 import type { Decision, Destination } from './types.js';
 
@@ -39,13 +40,17 @@ export interface Selector {
 export interface InboundProgram {
   readonly policies: readonly string[];
   readonly entries: readonly CompiledEntry[];
-  /** Connected components of intersecting entries; built on first multi-valued client. */
-  components?: readonly (readonly CompiledEntry[])[];
+  /** What multi-valued clients are evaluated on; built when first needed. */
+  atoms?: AtomIndex;
+  /** Whether single-valued clients take the last-covering-entry shortcut (decide.ts). */
+  simple?: boolean;
   /** The answer each deciding entry gives here, made once: equal answers are the same object. */
   decisions?: Map<CompiledEntry, Decision>;
   noMatch?: Decision;
   /** Set when a rules policy selects the inbound: then only rules decide (Kuma 2.14). */
   readonly rules?: RulesProgram;
+  /** Deny for a multi-valued client past the evaluation's work bound. */
+  tooComplex?: Decision;
 }
 
 export interface MeshTable {

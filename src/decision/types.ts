@@ -15,6 +15,7 @@ export const VIAS = [
   'mesh-mismatch',
   'invalid-identity',
   'no-destination',
+  'identity-too-complex',
 ] as const;
 export type Via = (typeof VIAS)[number];
 

@@ -123,8 +123,10 @@ function originRank(policy: MeshTrafficPermission): number {
   return 1;
 }
 
+/** An empty display name counts as unset, as in Kuma. */
 function displayName(policy: MeshTrafficPermission): string {
-  return policy.labels[DISPLAY_NAME_LABEL] ?? policy.name;
+  const label = policy.labels[DISPLAY_NAME_LABEL];
+  return label === undefined || label === '' ? policy.name : label;
 }
 
 function compareDescending(a: string, b: string): number {
@@ -138,15 +140,31 @@ function selectsSidecars(targetRef: TargetRef): boolean {
   return types === undefined || types.length === 0 || types.includes('Sidecar');
 }
 
+/**
+ * The inbound tags a top-level targetRef requires. As in Kuma's matcher, a MeshServiceSubset starts
+ * from `kuma.io/service: <name>` and its tags then override it, `kuma.io/service` included.
+ */
 function selectorOf(targetRef: TargetRef): Selector {
-  const { keys, values } = flatten(targetRef);
-  const isService = targetRef.kind === 'MeshService' || targetRef.kind === 'MeshServiceSubset';
-  return isService && targetRef.name !== undefined
-    ? { service: targetRef.name, keys, values }
-    : { keys, values };
+  const required = new Map<string, string>();
+  if (
+    (targetRef.kind === 'MeshService' || targetRef.kind === 'MeshServiceSubset') &&
+    targetRef.name !== undefined
+  ) {
+    required.set(SERVICE_TAG, targetRef.name);
+  }
+  if (targetRef.kind === 'MeshSubset' || targetRef.kind === 'MeshServiceSubset') {
+    for (const [key, value] of Object.entries(targetRef.tags ?? {})) required.set(key, value);
+  }
+  const service = required.get(SERVICE_TAG);
+  const keys = [...required.keys()];
+  const values = [...required.values()];
+  return service === undefined ? { keys, values } : { service, keys, values };
 }
 
-/** The tags a targetRef stands for, as Kuma's asSubset builds them. */
+/**
+ * The tags a from entry's targetRef stands for, as Kuma's asSubset builds them: a MeshServiceSubset
+ * keeps both its name and a `kuma.io/service` tag (two values of one key cover no client).
+ */
 function flatten(targetRef: TargetRef): { keys: string[]; values: string[] } {
   const keys: string[] = [];
   const values: string[] = [];

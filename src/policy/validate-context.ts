@@ -118,7 +118,8 @@ export interface StringMap {
 export function asStringMap(f: Findings, node: LNode, path: string): StringMap | undefined {
   const map = asMap(f, node, path);
   if (map === undefined) return undefined;
-  const values: Record<string, string> = {};
+  // No prototype: any key a user writes (`__proto__`, `constructor`) is just a key.
+  const values = Object.create(null) as Record<string, string>;
   for (const e of map.entries.values()) {
     const s = asString(f, e.value, keyPath(path, e.key));
     if (s !== undefined) values[e.key] = s.value;

@@ -137,6 +137,31 @@ describe('bodies', () => {
     }
   });
 
+  it('keeps tag keys such as __proto__ and constructor, in JSON and YAML bodies', async () => {
+    h = await startAdmin();
+    const tags = '{"__proto__": "x", "constructor": "y"}';
+    const json = `{"type": "MeshTrafficPermission", "name": "odd", "mesh": "default", "spec": {"from": [{"targetRef": {"kind": "MeshSubset", "tags": ${tags}}, "default": {"action": "Allow"}}]}}`;
+    const put = await h.request('PUT', mtpPath('odd'), { body: json, contentType: 'application/json' });
+    expect(put.status).toBe(201);
+    const yaml = YAML_BODY.replace('web-to-backend', 'odd-yaml').replace(
+      'kind: MeshService\n        name: web',
+      `kind: MeshSubset\n        tags: ${tags}`,
+    );
+    expect((await h.request('PUT', mtpPath('odd-yaml'), { body: yaml })).status).toBe(201);
+    for (const name of ['odd', 'odd-yaml']) {
+      const policy = h.state.current?.set.policies.find((p) => p.name === name);
+      expect(Object.entries(policy?.from[0]?.targetRef.tags ?? {})).toEqual([
+        ['__proto__', 'x'],
+        ['constructor', 'y'],
+      ]);
+      const read = await h.request('GET', mtpPath(name));
+      expect(Object.entries(read.body.spec.from[0].targetRef.tags)).toEqual([
+        ['__proto__', 'x'],
+        ['constructor', 'y'],
+      ]);
+    }
+  });
+
   it('415 for another or a missing media type', async () => {
     h = await startAdmin();
     const plain = await h.request('PUT', mtpPath('x'), { body: YAML_BODY, contentType: 'text/plain' });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/decision/decide.js';
-import { clientFromUris, invalidClient, NO_CLIENT } from '../../src/decision/identity.js';
+import { clientFromUris, invalidClient, makeDestination, NO_CLIENT } from '../../src/decision/identity.js';
 import type { Client, Destination } from '../../src/decision/types.js';
 import { compilePolicySet } from '../../src/policy/compile.js';
-import type { MeshTrafficPermission } from '../../src/policy/types.js';
+import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 import {
   client,
   dest,
@@ -186,6 +186,64 @@ describe('policy ordering', () => {
     expect(decision.policies).toEqual(['aaa-hashed-name', 'mmm']);
     expect(decision).toMatchObject({ action: 'Deny', decidedBy: { policy: 'mmm' } });
   });
+
+  it('an empty kuma.io/display-name counts as unset: the name sorts', () => {
+    const decision = run(
+      [allowFrom('zzz', mesh(), { labels: { 'kuma.io/display-name': '' } }), denyFrom('mmm', mesh())],
+      d,
+      client('web'),
+    );
+    expect(decision.policies).toEqual(['zzz', 'mmm']);
+    expect(decision).toMatchObject({ action: 'Deny', decidedBy: { policy: 'mmm' } });
+  });
+});
+
+describe('top-level MeshServiceSubset with a kuma.io/service tag', () => {
+  // Kuma's matcher starts from kuma.io/service: <name> and lets the tags override it.
+  const policy = mtp('p', serviceSubset('backend', { 'kuma.io/service': 'db' }), [[mesh(), 'Allow']]);
+
+  it('selects the service its tags name', () => {
+    expect(run([policy], dest('db'), client('web'))).toMatchObject({
+      action: 'Allow',
+      policies: ['p'],
+      decidedBy: { policy: 'p', fromIndex: 0 },
+    });
+  });
+
+  it('does not select the service its name gives', () => {
+    expect(run([policy], dest('backend'), client('web'))).toMatchObject({ action: 'Deny', via: 'no-policy' });
+  });
+
+  it('still requires its other tags', () => {
+    const tagged = mtp('t', serviceSubset('backend', { 'kuma.io/service': 'db', version: 'v1' }), [
+      [mesh(), 'Allow'],
+    ]);
+    expect(run([tagged], dest('db', { version: 'v1' }), client('web')).action).toBe('Allow');
+    expect(run([tagged], dest('db', { version: 'v2' }), client('web')).via).toBe('no-policy');
+  });
+});
+
+describe('tag keys that are Object.prototype names', () => {
+  it('__proto__ and constructor select and cover like any other key', () => {
+    // fromEntries defines own keys, as the validator's null-prototype maps hold them.
+    const tags: Record<string, string> = Object.fromEntries([
+      ['__proto__', 'y'],
+      ['constructor', 'z'],
+    ]);
+    const top: Record<string, string> = Object.fromEntries([['__proto__', 'x']]);
+    const policy = mtp('p', subset(top), [[subset(tags), 'Allow']]);
+    const inbound = makeDestination(
+      'default',
+      new Map([
+        ['kuma.io/service', 'b'],
+        ['__proto__', 'x'],
+      ]),
+    );
+    const uris = ['spiffe://default/web', 'kuma://__proto__/y', 'kuma://constructor/z'];
+    expect(run([policy], inbound, clientFromUris(uris))).toMatchObject({ action: 'Allow', via: 'rule' });
+    expect(run([policy], inbound, clientFromUris(uris.slice(0, 2))).via).toBe('no-matching-from');
+    expect(run([policy], dest('b'), clientFromUris(uris)).via).toBe('no-policy');
+  });
 });
 
 describe('last covering entry wins', () => {
@@ -349,14 +407,107 @@ describe('clients with several values for a tag (several inbounds)', () => {
     expect(run([p], dest('x'), client('a', { env: ['prod', 'qa'] })).action).toBe('Allow');
   });
 
-  it('prefers Allow over AllowWithShadowDeny among satisfied atoms', () => {
-    const p = mtp('p', mesh(), [
+  it('a matched AllowWithShadowDeny atom makes it AllowWithShadowDeny even beside a matched Allow atom', () => {
+    // Envoy allows on either atom, and its shadow rules (the AllowWithShadowDeny atoms alone) deny.
+    const allowFirst = mtp('p', mesh(), [
+      [service('a'), 'Allow'],
+      [service('b'), 'AllowWithShadowDeny'],
+    ]);
+    expect(run([allowFirst], dest('x'), client(['a', 'b']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      via: 'rule',
+      decidedBy: { policy: 'p', fromIndex: 1 },
+    });
+    const shadowFirst = mtp('p', mesh(), [
       [service('a'), 'AllowWithShadowDeny'],
       [service('b'), 'Allow'],
     ]);
-    expect(run([p], dest('x'), client(['a', 'b']))).toMatchObject({
+    expect(run([shadowFirst], dest('x'), client(['a', 'b']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      decidedBy: { fromIndex: 0 },
+    });
+    expect(run([shadowFirst], dest('x'), client(['b', 'c'])).action).toBe('Allow');
+  });
+
+  it('an AllowWithShadowDeny entry overridden in every matched atom does not count', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'AllowWithShadowDeny'],
+      [service('b'), 'Allow'],
+      [subset({ env: 'prod' }), 'Deny'],
+      [serviceSubset('b', { env: 'prod' }), 'Allow'],
+    ]);
+    // {a, env=prod} → Deny (the Deny comes later); {b, env=prod} → Allow.
+    expect(run([p], dest('x'), client(['a', 'b'], { env: 'prod' }))).toMatchObject({
       action: 'Allow',
+      decidedBy: { fromIndex: 3 },
+    });
+  });
+
+  it('the last AllowWithShadowDeny entry some matched atom reaches decides', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'AllowWithShadowDeny'],
+      [service('b'), 'AllowWithShadowDeny'],
+      [service('c'), 'Deny'],
+    ]);
+    expect(run([p], dest('x'), client(['a', 'b', 'c']))).toMatchObject({
+      action: 'AllowWithShadowDeny',
       decidedBy: { fromIndex: 1 },
+    });
+  });
+
+  it('denied multi-valued clients name the last covering entry', () => {
+    const p = mtp('p', mesh(), [
+      [service('a'), 'Deny'],
+      [service('b'), 'Deny'],
+      [service('c'), 'Allow'],
+    ]);
+    expect(run([p], dest('x'), client(['b', 'a']))).toMatchObject({
+      action: 'Deny',
+      via: 'rule',
+      decidedBy: { fromIndex: 1 },
+    });
+  });
+
+  it("components are Kuma's: a subset naming two services joins otherwise separate components", () => {
+    // Alone, {team=x} and {team=x, env=1} form one component and {team=y, env=2} another: the client
+    // (team=x, env 1 and 2) must pick env=1 in the first, so {team=x, env=1} denies. The
+    // MeshServiceSubset {kuma.io/service: a and b} intersects all three and joins them: env=2 then
+    // becomes a choice of the one component, under which only {team=x} (Allow) is contained.
+    const base: [TargetRef, Action][] = [
+      [subset({ team: 'x' }), 'Allow'],
+      [subset({ team: 'x', env: '1' }), 'Deny'],
+      [subset({ team: 'y', env: '2' }), 'Allow'],
+    ];
+    const who = client('web', { team: 'x', env: ['1', '2'] });
+    expect(run([mtp('p', mesh(), base)], dest('x'), who).action).toBe('Deny');
+    const bridge: [TargetRef, Action] = [serviceSubset('a', { 'kuma.io/service': 'b' }), 'Deny'];
+    expect(run([mtp('p', mesh(), [...base, bridge])], dest('x'), who)).toMatchObject({
+      action: 'Allow',
+      decidedBy: { fromIndex: 0 },
+    });
+  });
+
+  it('an entry decides the atoms of every component naming all its tags, even for one value per key', () => {
+    // {x=1,y=1,z=1} conflicts with each of the ring M_x..B2, so it is not in their component; but
+    // that component names x, y and z = 1, so its atom for this client contains it (Kuma gives an
+    // atom the last entry of the whole list it contains). That atom is AllowWithShadowDeny, while
+    // the entry's own component ends with the broader Allow.
+    const p = mtp('p', mesh(), [
+      [subset({ x: '1', y: '1', z: '1' }), 'AllowWithShadowDeny'],
+      [subset({ x: '1', y: '2' }), 'Deny'],
+      [subset({ y: '1', z: '2' }), 'Deny'],
+      [subset({ z: '1', x: '2' }), 'Deny'],
+      [subset({ x: '1', z: '2' }), 'Deny'],
+      [subset({ y: '1', x: '2' }), 'Deny'],
+      [subset({ x: '1', y: '1', z: '1', w: '1' }), 'Allow'],
+    ]);
+    expect(run([p], dest('b'), client('web', { x: '1', y: '1', z: '1', w: '1' }))).toMatchObject({
+      action: 'AllowWithShadowDeny',
+      decidedBy: { fromIndex: 0 },
+    });
+    expect(run([p], dest('b'), client('web', { x: '1', y: '1', z: '2', w: '1' }))).toMatchObject({
+      action: 'Deny',
+      decidedBy: { fromIndex: 4 },
     });
   });
 

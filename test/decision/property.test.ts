@@ -56,19 +56,19 @@ function randomPolicies(r: () => number): MeshTrafficPermission[] {
 }
 
 function randomClient(r: () => number, multi: boolean): ReferenceClient {
-  const tags: Record<string, string[]> = {};
+  const tags = new Map<string, string[]>();
   const count = multi ? 1 + Math.floor(r() * 2) : 1;
-  tags['kuma.io/service'] = [...new Set(Array.from({ length: count }, () => pick(r, SERVICES)))];
+  tags.set('kuma.io/service', [...new Set(Array.from({ length: count }, () => pick(r, SERVICES)))]);
   for (const key of KEYS) {
     if (r() < 0.3) continue;
     const n = multi ? 1 + Math.floor(r() * 2) : 1;
-    tags[key] = [...new Set(Array.from({ length: n }, () => pick(r, VALUES)))];
+    tags.set(key, [...new Set(Array.from({ length: n }, () => pick(r, VALUES)))]);
   }
   return { mesh: 'default', tags };
 }
 
 function toUris(c: ReferenceClient): string[] {
-  return Object.entries(c.tags).flatMap(([k, vs]) =>
+  return [...c.tags].flatMap(([k, vs]) =>
     vs.map((v) => (k === 'kuma.io/service' ? `spiffe://${c.mesh}/${v}` : `kuma://${k}/${v}`)),
   );
 }
@@ -78,7 +78,7 @@ function lastCovering(policies: MeshTrafficPermission[], names: readonly string[
     const p = policies.find((x) => x.name === name) as MeshTrafficPermission;
     return p.from.map((f, fromIndex) => ({ policy: name, fromIndex, ...f }));
   });
-  const has = (k: string, v: string) => c.tags[k]?.[0] === v;
+  const has = (k: string, v: string) => c.tags.get(k)?.[0] === v;
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i];
     if (e === undefined) continue;
@@ -126,7 +126,7 @@ describe('compiled table vs direct evaluation', () => {
         makeDestination('default', new Map(Object.entries(inbound))),
         clientFromUris(toUris(c)),
       );
-      const expected = referenceDecision(policies, inbound, c);
+      const expected = referenceDecision(policies, new Map(Object.entries(inbound)), c);
       const got = decision.via === 'no-policy' ? 'no-policy' : decision.action;
       if (got !== expected)
         expect(got, `case ${n}: ${JSON.stringify({ policies, inbound, c })}`).toBe(expected);

@@ -104,6 +104,37 @@ describe('validation details', () => {
     ]);
   });
 
+  it('takes tag keys such as __proto__ and constructor as plain keys', () => {
+    const result = load(
+      [
+        'type: MeshTrafficPermission',
+        'name: odd-keys',
+        'spec:',
+        '  targetRef: {kind: MeshSubset, tags: {__proto__: x}}',
+        '  from:',
+        '    - targetRef: {kind: MeshSubset, tags: {__proto__: y, constructor: z, toString: w}}',
+        '      default: {action: Allow}',
+      ].join('\n'),
+    );
+    expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([]);
+    const policy = result.ok ? result.set.policies[0] : undefined;
+    expect(Object.entries(policy?.targetRef.tags ?? {})).toEqual([['__proto__', 'x']]);
+    expect(Object.entries(policy?.from[0]?.targetRef.tags ?? {})).toEqual([
+      ['__proto__', 'y'],
+      ['constructor', 'z'],
+      ['toString', 'w'],
+    ]);
+  });
+
+  it('still checks the value of a __proto__ tag', () => {
+    const result = load(
+      'type: MeshTrafficPermission\nname: a\nspec:\n  from:\n    - targetRef: {kind: MeshSubset, tags: {__proto__: "a b"}}\n      default: {action: Allow}\n',
+    );
+    expect(result.ok ? [] : result.errors.map(formatIssue)).toEqual([
+      'p.yaml:5:55: spec.from[0].targetRef.tags["__proto__"]: tag value must consist of alphanumeric characters, dots, dashes and underscores',
+    ]);
+  });
+
   it('never reports a resource from a document with errors', () => {
     const result = load('type: Mesh\nname: default\nmtls: {enabledBackend: nope}\n');
     expect(result.ok).toBe(false);

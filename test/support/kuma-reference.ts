@@ -1,8 +1,11 @@
 /**
- * An independent, deliberately naive model of Kuma 2.6–2.8 for MeshTrafficPermission, used only
- * as an oracle in property tests: select and order policies, join from lists, build Kuma's rules
- * (components of intersecting subsets, every negation combination, simplified, last contained
- * entry's action), then evaluate them the way Envoy RBAC evaluates principals against URI SANs.
+ * An independent, deliberately naive model of Kuma 2.7.11–2.7.20 for MeshTrafficPermission (fixed
+ * Subset.Intersect, kuma#12340; connected components, not cliques), used only as an oracle in
+ * property tests: select and order policies (pkg/plugins/policies/core/matchers), join from lists,
+ * build Kuma's rules (components of intersecting subsets, every negation combination, simplified,
+ * last contained entry's action), then evaluate them the way Envoy's RBAC filter evaluates its
+ * rules (Allow and AllowWithShadowDeny principals) and shadow rules (AllowWithShadowDeny alone)
+ * against the URI SANs. Every user-keyed map is a Map.
  */
 import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 
@@ -16,7 +19,7 @@ type Subset = readonly Tag[];
 export interface ReferenceClient {
   readonly mesh: string;
   /** key → values; kuma.io/service values become SPIFFE IDs. */
-  readonly tags: Readonly<Record<string, readonly string[]>>;
+  readonly tags: ReadonlyMap<string, readonly string[]>;
 }
 
 const KIND = { Mesh: 0, Dataplane: 0.5, MeshSubset: 1, MeshService: 2, MeshServiceSubset: 3 } as const;
@@ -109,7 +112,7 @@ function buildRules(items: readonly { subset: Subset; action: Action }[]): Rule[
 
 function sans(client: ReferenceClient): Set<string> {
   const out = new Set<string>();
-  for (const [key, values] of Object.entries(client.tags)) {
+  for (const [key, values] of client.tags) {
     for (const v of values)
       out.add(key === 'kuma.io/service' ? `spiffe://${client.mesh}/${v}` : `kuma://${key}/${v}`);
   }
@@ -123,27 +126,46 @@ function principalMatches(atom: Subset, mesh: string, san: Set<string>): boolean
   });
 }
 
-function selects(ref: TargetRef, inbound: Readonly<Record<string, string>>): boolean {
+/** Kuma's matcher: MeshServiceSubset starts from kuma.io/service: <name>, and its tags override it. */
+function selects(ref: TargetRef, inbound: ReadonlyMap<string, string>): boolean {
   if (ref.proxyTypes && ref.proxyTypes.length > 0 && !ref.proxyTypes.includes('Sidecar')) return false;
-  return asSubset(ref).every((t) => inbound[t.key] === t.value);
+  const required = new Map<string, string>();
+  if (ref.kind === 'MeshService' || ref.kind === 'MeshServiceSubset') {
+    required.set('kuma.io/service', ref.name ?? '');
+  }
+  if (ref.kind === 'MeshSubset' || ref.kind === 'MeshServiceSubset') {
+    for (const [key, value] of Object.entries(ref.tags ?? {})) required.set(key, value);
+  }
+  return [...required].every(([key, value]) => inbound.get(key) === value);
 }
 
-/** The action Kuma's RBAC would apply, or undefined for "no policy selects the inbound". */
+function originRank(p: MeshTrafficPermission): number {
+  const origin = p.labels['kuma.io/origin'];
+  return origin === 'global' ? 0 : origin === 'zone' ? 2 : 1;
+}
+
+/** Kuma's GetDisplayName: the display-name label unless empty, else the name. */
+function displayName(p: MeshTrafficPermission): string {
+  const label = p.labels['kuma.io/display-name'];
+  return label === undefined || label === '' ? p.name : label;
+}
+
+/** The action Kuma's RBAC would apply, or "no-policy" when no policy selects the inbound. */
 export function referenceDecision(
   policies: readonly MeshTrafficPermission[],
-  inbound: Readonly<Record<string, string>>,
+  inbound: ReadonlyMap<string, string>,
   client: ReferenceClient,
 ): Action | 'no-policy' {
   const selected = policies
+    .filter((p) => p.labels['kuma.io/effect'] !== 'shadow') // IsShadowedResource: not enforced
     .filter((p) => p.mesh === client.mesh && selects(p.targetRef, inbound))
     .sort((a, b) => {
-      const origin = (p: MeshTrafficPermission) =>
-        ({ global: 0, zone: 2 })[p.labels['kuma.io/origin'] ?? ''] ?? 1;
-      const name = (p: MeshTrafficPermission) => p.labels['kuma.io/display-name'] ?? p.name;
+      const na = displayName(a);
+      const nb = displayName(b);
       return (
         KIND[a.targetRef.kind] - KIND[b.targetRef.kind] ||
-        origin(a) - origin(b) ||
-        (name(a) === name(b) ? 0 : name(a) < name(b) ? 1 : -1)
+        originRank(a) - originRank(b) ||
+        (na === nb ? 0 : na < nb ? 1 : -1)
       );
     });
   if (selected.length === 0) return 'no-policy';
@@ -152,7 +174,10 @@ export function referenceDecision(
   );
   const san = sans(client);
   const matched = buildRules(items).filter((r) => principalMatches(r.subset, client.mesh, san));
-  if (matched.some((r) => r.action === 'Allow')) return 'Allow';
-  if (matched.some((r) => r.action === 'AllowWithShadowDeny')) return 'AllowWithShadowDeny';
-  return 'Deny';
+  // Envoy: the rules allow when an Allow or AllowWithShadowDeny principal matches; the shadow
+  // rules (AllowWithShadowDeny principals) then report a deny on their own.
+  const allowed = matched.some((r) => r.action === 'Allow' || r.action === 'AllowWithShadowDeny');
+  const shadowDenied = matched.some((r) => r.action === 'AllowWithShadowDeny');
+  if (!allowed) return 'Deny';
+  return shadowDenied ? 'AllowWithShadowDeny' : 'Allow';
 }

@@ -6,11 +6,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
-import { cachedCertificateReader } from '../../src/decision/cache.js';
+import { cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
+import { observability } from '../../src/main.js';
 import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import type { GrpcListenAddress } from '../../src/settings.js';
@@ -35,6 +37,11 @@ export interface InProcessOptions {
   readonly maxRequestBytes?: number;
   /** Start with no policy set loaded. */
   readonly unloaded?: boolean;
+  /** Entries of the decision and identity caches (both off by default, as a test's own choice). */
+  readonly decisionCacheSize?: number;
+  readonly identityCacheSize?: number;
+  /** Mount GET /metrics, GET /policies and POST /explain on the HTTP listener, as `serve` does. */
+  readonly observability?: boolean;
 }
 
 export async function startInProcess(
@@ -58,10 +65,12 @@ export async function startInProcess(
     address: options.address ?? { kind: 'tcp', host: '127.0.0.1', port: 0 },
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     maxRequestBytes: options.maxRequestBytes ?? 1024 * 1024,
-    readCertificate: cachedCertificateReader(clientFromCertificate, 0).read,
+    readCertificate: cachedCertificateReader(clientFromCertificate, options.identityCacheSize ?? 0).read,
+    observers: { decisions: new DecisionCache(options.decisionCacheSize ?? 0) },
     log,
   });
-  const http = await startHttpServer(state, { host: '127.0.0.1', port: 0 });
+  const routes = options.observability ? observability(state, { stale: false }, new Registry()) : [];
+  const http = await startHttpServer(state, { host: '127.0.0.1', port: 0 }, routes);
   return {
     target: grpc.target,
     port: grpc.port,
