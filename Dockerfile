@@ -13,7 +13,7 @@
 # denied), so the mistake would look like an outage instead of a start-up error.
 #
 # Ports: 9191 gRPC (envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health),
-#        9192 HTTP (/healthz, /readyz, /metrics, /policies, POST /explain, admin API).
+#        9192 HTTP (/healthz, /readyz, /metrics, /policies, POST /explain, admin API, the console at /ui/).
 # Any flag can be set through its env form, e.g. MTP_AUTHZ_LOG_LEVEL=debug.
 
 # Node 24 (LTS; Node 20 is past its end of life), pinned by the digest its tag pointed to when it
@@ -28,6 +28,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The operator console (/ui/): TypeScript + Preact sources, bundled by esbuild into dist/ui/.
+COPY ui ./ui
+COPY scripts/build-ui.mjs ./scripts/
 RUN npm run build
 
 # --- deps: production dependencies only ----------------------------------------------------

@@ -14,4 +14,6 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The console runs in a browser.
+  { files: ['ui/**'], languageOptions: { globals: { ...globals.browser } } },
 );

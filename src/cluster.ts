@@ -20,13 +20,17 @@ import { type HttpService, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import {
   adminRoutesOf,
+  callGrace,
   createReloader,
   EXIT_INVALID_POLICIES,
+  exitAfterFlush,
+  exitDeadline,
   identityLimits,
   loadInitialState,
   logAdminWriters,
   observability,
   openAdminStore,
+  openRevocationList,
   openSigningKey,
   StartError,
   startChecks,
@@ -74,7 +78,7 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    process.exit(error.exitCode);
+    return exitAfterFlush(log, error.exitCode);
   }
   const { state, registry, reloader, grpc, decisionLog } = service;
   const send = (message: FromWorker): void => {
@@ -99,22 +103,23 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
   process.on('SIGHUP', onHangup);
   send({ mtpAuthz: 'ready' });
 
-  await new Promise<void>((resolve) => {
+  const deadline = await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (why: string): void => {
       // A terminal's Ctrl-C reaches the workers and the primary, which then sends SIGTERM too.
       if (stopping) return;
       stopping = true;
+      const deadline = exitDeadline(settings.shutdownGraceMs);
       log.info({ why }, 'worker draining');
       reloader.stop();
       state.drain();
       void (async () => {
-        await grpc.shutdown(settings.shutdownGraceMs);
+        await grpc.shutdown(callGrace(settings.shutdownGraceMs));
         await decisionLog.close();
         log.info({ worker: WORKER_INDEX, checks: await checksAnswered(registry) }, 'worker stopped');
         process.off('message', onMessage);
         process.off('SIGHUP', onHangup);
-        resolve();
+        resolve(deadline);
       })();
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -122,7 +127,7 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
     // The primary is gone: nobody forwards connections any more.
     process.on('disconnect', () => stop('primary disconnected'));
   });
-  process.exit(0);
+  return exitAfterFlush(log, 0, deadline);
 }
 
 async function checksAnswered(registry: Registry): Promise<number> {
@@ -204,7 +209,7 @@ class WorkerPool {
     });
   }
 
-  /** SIGTERM to every worker; resolves once all have exited (SIGKILL after the grace). */
+  /** SIGTERM to every worker; resolves once all have exited (SIGKILL once the grace is over). */
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     const exits: Promise<void>[] = [];
@@ -215,7 +220,7 @@ class WorkerPool {
       if (worker === undefined || worker.isDead()) continue;
       exits.push(
         new Promise((resolve) => {
-          const kill = setTimeout(() => worker.process.kill('SIGKILL'), graceMs + 5_000);
+          const kill = setTimeout(() => worker.process.kill('SIGKILL'), graceMs);
           worker.once('exit', () => {
             clearTimeout(kill);
             resolve();
@@ -289,8 +294,11 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
   let http: HttpService;
   let stopPrimary: () => Promise<void>;
   let reloadAll: (reason: string) => Promise<ReloadOutcome>;
+  let reloadRevocations: (() => Promise<void>) | undefined;
   try {
     const signingKey = await openSigningKey(settings);
+    const revocations = await openRevocationList(settings, log);
+    reloadRevocations = revocations === undefined ? undefined : () => revocations.reload();
     const store = await openAdminStore(settings);
     const { state } = await loadInitialState(settings, log, report);
     const reloader = createReloader(settings, state, log);
@@ -304,6 +312,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
 
     reloadAll = async (reason) => {
       const outcome = await reloader.reload(reason);
+      if (!outcome.ok && outcome.stopped === true) return outcome;
       const answers = (await workers.ask((id) => ({ mtpAuthz: 'reload', id, reason }))) as {
         ok: boolean;
       }[];
@@ -333,7 +342,15 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
       settings.httpAddress,
       [
         ...observability(state, everyReloader, aggregated, identityLimits(settings)),
-        ...adminRoutesOf(settings, { state, reloader: everyReloader, store, signingKey, metrics: own, log }),
+        ...adminRoutesOf(settings, {
+          state,
+          reloader: everyReloader,
+          store,
+          signingKey,
+          revocations,
+          metrics: own,
+          log,
+        }),
       ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
       () => state.ready && workers.allReady,
@@ -347,25 +364,28 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
     logAdminWriters(settings, state, log);
     stopPrimary = async () => {
       reloader.stop();
+      revocations?.close();
       state.drain();
       log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
-      await workers.stop(settings.shutdownGraceMs);
-      await http.close();
+      const deadline = performance.now() + settings.shutdownGraceMs;
+      await workers.stop(callGrace(settings.shutdownGraceMs));
+      await http.close(callGrace(deadline - performance.now()));
       log.info('stopped');
     };
   } catch (error) {
     await pool?.stop(0);
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    process.exit(error.exitCode === 0 ? EXIT_INVALID_POLICIES : error.exitCode);
+    return exitAfterFlush(log, error.exitCode === 0 ? EXIT_INVALID_POLICIES : error.exitCode);
   }
 
   const onHangup = (): void => {
     log.info('SIGHUP: reloading policies in every worker');
     void reloadAll('SIGHUP');
+    void reloadRevocations?.();
   };
   process.on('SIGHUP', onHangup);
-  await new Promise<void>((resolve) => {
+  const deadline = await new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (++signals > 1) {
@@ -373,13 +393,15 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
         void pool?.stop(0);
         return;
       }
+      const deadline = exitDeadline(settings.shutdownGraceMs);
       log.info({ signal }, 'shutting down');
       void stopPrimary().then(() => {
         process.off('SIGHUP', onHangup);
-        resolve();
+        resolve(deadline);
       });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  return exitAfterFlush(log, 0, deadline);
 }

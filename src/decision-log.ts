@@ -15,6 +15,7 @@ import type { Client, Decision, Destination } from './decision/types.js';
 import { type DecisionLabel, decisionLabel } from './metrics.js';
 import { SERVICE_TAG } from './policy/types.js';
 import type { ShadowDifference } from './shadow.js';
+import { stdoutDestination } from './stdout.js';
 
 /** The request line of an HTTP check (absent for TCP). */
 export interface HttpRequestInfo {
@@ -103,14 +104,17 @@ class RateLimitedDecisionLog implements DecisionLog {
     this.#refilledAt = this.#now();
     this.#windowStart = this.#refilledAt;
 
-    this.#ownsDestination = options.destination === undefined;
+    // stdout itself is shared with the audit lines (stdout.ts); another fd is this log's own.
+    this.#ownsDestination = options.destination === undefined && options.fd !== undefined;
     this.#destination =
       options.destination ??
-      pino.destination({
-        dest: options.fd ?? 1,
-        sync: false,
-        maxLength: options.maxBufferBytes ?? 1024 * 1024,
-      });
+      (options.fd === undefined
+        ? stdoutDestination()
+        : pino.destination({
+            dest: options.fd,
+            sync: false,
+            maxLength: options.maxBufferBytes ?? 1024 * 1024,
+          }));
     const emitter = this.#destination as Partial<EventEmitter>;
     if (typeof emitter.on === 'function') {
       emitter.on('drop', (data: string | Buffer) => {
@@ -197,7 +201,7 @@ class RateLimitedDecisionLog implements DecisionLog {
   }
 }
 
-function lineOf(decision: DecisionLabel, entry: DecisionLogEntry): Record<string, unknown> {
+export function lineOf(decision: DecisionLabel, entry: DecisionLogEntry): Record<string, unknown> {
   const { destination, http } = entry;
   const line: Record<string, unknown> = {
     decision,

@@ -86,6 +86,8 @@ export const POLICY_MESSAGES = {
   tooDeep: (limit: number): string => `nesting is deeper than ${limit} levels`,
   keyNotScalar: 'map keys must be strings, not collections',
   duplicateKey: (key: string): string => `Map keys must be unique: "${key}" appears more than once`,
+  unknownTag: (tag: string): string =>
+    `unknown YAML tag "${tag}": only the YAML core schema's tags are accepted`,
 } as const;
 
 export type PolicyMessageCode = keyof typeof POLICY_MESSAGES;

@@ -7,11 +7,17 @@ import { Registry } from 'prom-client';
 import { createAuditLog } from './admin/audit.js';
 import { builtinDefaultBinding } from './admin/builtins.js';
 import { createAdminRoutes } from './admin/routes.js';
+import { RevocationList } from './admin/revocations.js';
 import { AdminStore } from './admin/store.js';
 import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
 import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
+import { loadUiAssets } from './console/assets.js';
+import { RecentDecisions, recordingDecisionLog } from './console/recent-decisions.js';
+import { ReloadStatus } from './console/reload-status.js';
+import { consoleRoutes } from './console/routes.js';
+import { ShadowRecord } from './console/shadow-record.js';
 import { cachedCertificateReader, DecisionCache } from './decision/cache.js';
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from './decision/identity.js';
 import { createDecisionLog, type DecisionLog } from './decision-log.js';
@@ -19,7 +25,7 @@ import { formatIssue } from './errors.js';
 import type { Route } from './http/router.js';
 import { observabilityRoutes } from './http/routes-observability.js';
 import { type HttpService, startHttpServer } from './http/server.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, flushLog, type Logger, logDrops } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { compileTables } from './policy/compile.js';
 import { PolicyLoader } from './policy/load-off-thread.js';
@@ -28,6 +34,7 @@ import { type ReloadOutcome, Reloader, type ReloaderOptions } from './reload.js'
 import { readSettings, type Settings } from './settings.js';
 import { checkStartupFiles } from './startup-checks.js';
 import { ServiceState } from './state.js';
+import { flushStdout, stdoutDroppedLines } from './stdout.js';
 
 export const EXIT_INVALID_POLICIES = 1;
 export const EXIT_USAGE = 2;
@@ -48,6 +55,7 @@ export interface RunningService {
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly http: HttpService;
+  readonly revocations: RevocationList | undefined;
   /** Drain: health NOT_SERVING, stop accepting, finish in-flight calls (cut after the grace). */
   stop(): Promise<void>;
 }
@@ -105,7 +113,12 @@ const loaders = new WeakMap<Settings, PolicyLoader>();
 function loaderFor(settings: Settings): PolicyLoader {
   let loader = loaders.get(settings);
   if (loader === undefined) {
-    loader = new PolicyLoader({ maxFileBytes: settings.maxPolicyFileBytes });
+    loader = new PolicyLoader({
+      maxFileBytes: settings.maxPolicyFileBytes,
+      stabilityWindowMs: settings.reloadStabilityWindowMs,
+      // The admin API writes by rename: its files are complete the moment they appear.
+      atomicPaths: settings.adminStateDir === undefined ? [] : [settings.adminStateDir],
+    });
     loaders.set(settings, loader);
   }
   return loader;
@@ -144,6 +157,7 @@ export function createReloader(
   state: ServiceState,
   log: Logger,
   onReload?: ReloaderOptions['onReload'],
+  onChangedWhileReading?: ReloaderOptions['onChangedWhileReading'],
 ): Reloader {
   const loader = loaderFor(settings);
   return new Reloader({
@@ -155,6 +169,7 @@ export function createReloader(
     compile: compileTables,
     resyncIntervalMs: settings.resyncIntervalMs,
     ...(onReload === undefined ? {} : { onReload }),
+    ...(onChangedWhileReading === undefined ? {} : { onChangedWhileReading }),
   });
 }
 
@@ -166,6 +181,33 @@ export interface CheckService {
   readonly reloader: Reloader;
   readonly grpc: GrpcService;
   readonly decisionLog: DecisionLog;
+  readonly consoleRecords: ConsoleRecords;
+}
+
+/** What the console reads besides the state: recent denies, shadow differences, reload outcomes. */
+export interface ConsoleRecords {
+  readonly recent: RecentDecisions;
+  readonly shadows: ShadowRecord;
+  readonly reloads: ReloadStatus;
+}
+
+/** The console's routes (SPEC §11); the static /ui/ files only with `--ui`. */
+export function consoleRoutesOf(
+  settings: Settings,
+  state: ServiceState,
+  reloader: { readonly stale: boolean },
+  registry: Registry,
+  records: ConsoleRecords,
+): Route[] {
+  return consoleRoutes({
+    ...records,
+    registry,
+    current: () => {
+      const snapshot = state.current;
+      return snapshot === undefined ? undefined : { snapshot, stale: reloader.stale };
+    },
+    assets: settings.ui ? (loadUiAssets() ?? null) : undefined,
+  });
 }
 
 /** Loads the policies and opens the gRPC listener; throws StartError when it cannot. */
@@ -190,13 +232,38 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
   );
   metrics.trackCacheEntries('decision', () => decisions.size);
   metrics.trackCacheEntries('identity', identities.size);
-  const decisionLog = options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed });
+  const consoleRecords: ConsoleRecords = {
+    recent: new RecentDecisions(settings.recentDecisions),
+    shadows: new ShadowRecord(),
+    reloads: new ReloadStatus(),
+  };
+  const decisionLog = recordingDecisionLog(
+    options.decisionLog ?? createDecisionLog({ logAllowed: settings.logAllowed }),
+    consoleRecords.recent,
+  );
 
-  const reloader = createReloader(settings, state, log, (outcome, snapshot) => {
-    if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
-    else metrics.recordReload(false);
-    metrics.setStale(reloader.stale);
+  metrics.trackLogDrops(() => {
+    const drops = logDrops(log);
+    return {
+      operationalRateLimited: drops.rateLimited,
+      operationalBufferFull: drops.bufferFull,
+      stdoutBufferFull: stdoutDroppedLines(),
+    };
   });
+
+  const reloader = createReloader(
+    settings,
+    state,
+    log,
+    (outcome, snapshot) => {
+      if ('stopped' in outcome) return;
+      consoleRecords.reloads.observe(outcome);
+      if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
+      else metrics.recordReload(false);
+      metrics.setStale(reloader.stale);
+    },
+    () => metrics.recordChangedWhileReading(),
+  );
   // Watch before listening: a change made right after start-up must not be missed.
   await reloader.start();
 
@@ -213,7 +280,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
         : { tls: tls.clientCa === undefined ? { cert: tls.cert, key: tls.key } : tls }),
       maxRequestBytes: settings.maxRequestBytes,
       readCertificate: identities.read,
-      observers: { decisions, metrics, decisionLog },
+      observers: { decisions, metrics, decisionLog, shadowRecord: consoleRecords.shadows },
       log,
     });
   } catch (error) {
@@ -221,7 +288,7 @@ export async function startChecks(settings: Settings, options: StartOptions): Pr
     throw new StartError(1, `cannot start the gRPC listener: ${(error as Error).message}`);
   }
   log.info({ listener: 'grpc', address: grpc.target, port: grpc.port, tls: tls !== undefined }, 'listening');
-  return { state, registry, metrics, reloader, grpc, decisionLog };
+  return { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords };
 }
 
 /** The admin API routes over a state and whatever reloads it (one process, or every worker). */
@@ -232,11 +299,19 @@ export function adminRoutesOf(
     readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
     readonly store: AdminStore | undefined;
     readonly signingKey: SigningKey | undefined;
+    readonly revocations?: RevocationList | undefined;
     readonly metrics: Metrics;
     readonly log: Logger;
   },
 ): Route[] {
-  const { state, reloader, store, signingKey, metrics, log } = parts;
+  const { state, reloader, store, signingKey, revocations, metrics, log } = parts;
+  const maxLifetimeSeconds = Math.floor(settings.maxTokenLifetimeMs / 1000);
+  const verifyOptions = {
+    maxLifetimeSeconds,
+    ...(revocations === undefined
+      ? {}
+      : { isRevoked: (jti: string | undefined, name: string) => revocations.isRevoked(jti, name) }),
+  };
   return createAdminRoutes({
     state,
     reloader,
@@ -244,9 +319,10 @@ export function adminRoutesOf(
     ...(signingKey === undefined ? {} : { signingKey }),
     authentication: {
       localhostIsAdmin: settings.adminLocalhostIsAdmin,
-      ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey) }),
+      ...(signingKey === undefined ? {} : { verifier: tokenVerifier(signingKey, verifyOptions) }),
     },
     accessType: settings.accessType,
+    maxTokenLifetimeSeconds: maxLifetimeSeconds,
     defaultBinding: builtinDefaultBinding(settings.adminDefaultBinding),
     audit: createAuditLog(),
     onRequest: (method, code) => metrics.recordAdminRequest(method, code),
@@ -265,16 +341,32 @@ export function logAdminWriters(settings: Settings, state: ServiceState, log: Lo
 export async function start(settings: Settings, options: StartOptions): Promise<RunningService> {
   const { log } = options;
   const signingKey = await openSigningKey(settings);
+  const revocations = await openRevocationList(settings, log);
   const store = await openAdminStore(settings);
-  const { state, registry, metrics, reloader, grpc, decisionLog } = await startChecks(settings, options);
+  const { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords } = await startChecks(
+    settings,
+    options,
+  );
 
   let http: HttpService;
   try {
-    const adminRoutes = adminRoutesOf(settings, { state, reloader, store, signingKey, metrics, log });
+    const adminRoutes = adminRoutesOf(settings, {
+      state,
+      reloader,
+      store,
+      signingKey,
+      revocations,
+      metrics,
+      log,
+    });
     http = await startHttpServer(
       state,
       settings.httpAddress,
-      [...observability(state, reloader, registry, identityLimits(settings)), ...adminRoutes],
+      [
+        ...observability(state, reloader, registry, identityLimits(settings)),
+        ...consoleRoutesOf(settings, state, reloader, registry, consoleRecords),
+        ...adminRoutes,
+      ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
     );
   } catch (error) {
@@ -295,19 +387,56 @@ export async function start(settings: Settings, options: StartOptions): Promise<
     reloader,
     grpc,
     http,
+    revocations,
     stop() {
       stopping ??= (async () => {
+        const deadline = performance.now() + settings.shutdownGraceMs;
+        // First: no reload may start a loader thread again, and queued admin writes answer 503.
         reloader.stop();
+        revocations?.close();
         state.drain();
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
-        await grpc.shutdown(settings.shutdownGraceMs);
-        await http.close();
+        await grpc.shutdown(callGrace(settings.shutdownGraceMs));
+        await http.close(callGrace(deadline - performance.now()));
         await decisionLog.close();
         log.info('stopped');
       })();
       return stopping;
     },
   };
+}
+
+/** What is left for closing listeners and flushing logs after the calls in flight had their grace. */
+const CLOSING_RESERVE_MS = 200;
+
+/** The part of `--shutdown-grace` calls in flight may use; the rest is for closing and flushing. */
+export function callGrace(graceMs: number): number {
+  return Math.max(0, graceMs - Math.min(CLOSING_RESERVE_MS, graceMs / 4));
+}
+
+/**
+ * Ends the process with `code` once the logs are flushed, waiting at most until `deadline`
+ * (performance.now() time): a stderr or stdout nobody reads must not hold the exit.
+ */
+export async function exitAfterFlush(
+  log: Logger,
+  code: number,
+  deadline = performance.now() + 1000,
+): Promise<never> {
+  const left = (): number => Math.max(20, deadline - performance.now());
+  await flushLog(log, left());
+  await flushStdout(left());
+  process.exit(code);
+}
+
+/**
+ * From the first SIGTERM/SIGINT: exit 0 no later than `--shutdown-grace`, whatever still runs
+ * (idle streams, a loader thread, a stalled log).
+ */
+export function exitDeadline(graceMs: number): number {
+  const deadline = performance.now() + graceMs;
+  setTimeout(() => process.exit(0), graceMs).unref();
+  return deadline;
 }
 
 /** `--token-signing-key`, read once at start-up; an unusable key is bad usage (exit 2). */
@@ -318,6 +447,25 @@ export async function openSigningKey(settings: Settings): Promise<SigningKey | u
   } catch (error) {
     if (error instanceof SigningKeyError) throw new StartError(EXIT_USAGE, error.message);
     throw error;
+  }
+}
+
+/** `--token-revocation-list`, read once now and again on changes; an unreadable file is bad usage (exit 2). */
+export async function openRevocationList(
+  settings: Settings,
+  log: Logger,
+): Promise<RevocationList | undefined> {
+  if (settings.tokenRevocationList === undefined) return undefined;
+  try {
+    return await RevocationList.open(settings.tokenRevocationList, log, {
+      resyncIntervalMs: settings.resyncIntervalMs,
+      stabilityWindowMs: settings.reloadStabilityWindowMs,
+    });
+  } catch (error) {
+    throw new StartError(
+      EXIT_USAGE,
+      `cannot read --token-revocation-list ${settings.tokenRevocationList}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -366,6 +514,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     if (service === undefined) return;
     log.info('SIGHUP: reloading policies');
     void service.reloader.reload('SIGHUP');
+    void service.revocations?.reload();
   };
   process.on('SIGHUP', onHangup);
   if (settings.workers > 1) {
@@ -382,12 +531,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    process.exit(error.exitCode);
+    await exitAfterFlush(log, error.exitCode);
   }
-  const running = service;
+  const running = service as RunningService;
 
-  await new Promise<void>((resolve) => {
+  const deadline = await new Promise<number>((resolve) => {
     let signals = 0;
+    let deadline = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
@@ -395,15 +545,17 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
         running.grpc.forceClose();
         return;
       }
+      deadline = exitDeadline(settings.shutdownGraceMs);
       log.info({ signal }, 'shutting down');
       running.stop().then(() => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
         process.off('SIGHUP', onHangup);
-        resolve();
+        resolve(deadline);
       });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  await exitAfterFlush(log, 0, deadline);
 }

@@ -18,6 +18,8 @@ import { ACTIONS, type Action, type PolicySet } from './policy/types.js';
 import type { ShadowOutcome } from './shadow.js';
 
 export const OTHER_MESH = 'other';
+/** Mesh label values (with `other`) of every mesh-labelled metric. */
+export const DEFAULT_MAX_MESHES = 100;
 export const DECISION_LABELS = ['allow', 'deny', 'shadow_deny'] as const;
 export type DecisionLabel = (typeof DECISION_LABELS)[number];
 export const CACHES = ['decision', 'identity'] as const;
@@ -44,10 +46,19 @@ export const METRIC_NAMES = Object.freeze({
   stale: 'mtp_authz_policy_stale',
   shadowChecks: 'mtp_authz_shadow_policy_checks_total',
   adminRequests: 'mtp_authz_admin_requests_total',
+  changedWhileReading: 'mtp_authz_policy_file_changed_while_reading_total',
+  logDropped: 'mtp_authz_log_lines_dropped_total',
   checkErrors: 'mtp_authz_check_errors_total',
   identityIgnoredSans: 'mtp_authz_identity_ignored_sans_total',
   identityTooManySans: 'mtp_authz_identity_too_many_sans_total',
 });
+
+/** What the logs dropped so far (log.ts, stdout.ts): read at every scrape. */
+export interface LogDropCounts {
+  readonly operationalRateLimited: number;
+  readonly operationalBufferFull: number;
+  readonly stdoutBufferFull: number;
+}
 
 const DECISION_OF: Readonly<Record<Action, DecisionLabel>> = {
   Allow: 'allow',
@@ -94,7 +105,10 @@ export function meshLabel(table: DecisionTable | undefined, mesh: string | undef
 export interface MetricsOptions {
   /** Register prom-client's Node process metrics too (default true). */
   readonly defaultMetrics?: boolean;
-  /** Distinct mesh label values kept before new ones count as `other` (default 1000). */
+  /**
+   * Distinct mesh label values kept before new ones count as `other` (default 100, `other`
+   * included): each mesh brings 13 pre-zeroed series, and a scrape must stay far below 50 ms.
+   */
   readonly maxMeshes?: number;
   /** Wall clock in milliseconds, for the last-reload timestamp (default Date.now). */
   readonly now?: () => number;
@@ -118,6 +132,10 @@ export interface Metrics {
   setStale(stale: boolean): void;
   recordShadow(mesh: string, outcome: ShadowOutcome): void;
   recordAdminRequest(method: string, code: number): void;
+  /** A policy load whose files changed while they were read (it is read again). */
+  recordChangedWhileReading(): void;
+  /** Reads the logs' drop counts at every scrape. */
+  trackLogDrops(read: () => LogDropCounts): void;
   /** A Check refused with a gRPC error instead of answered (never a decision). */
   recordCheckError(code: CheckErrorCode): void;
   /** One Check's client: URI SANs that added nothing, and whether it had more than allowed. */
@@ -152,6 +170,10 @@ class PromMetrics implements Metrics {
   readonly #stale: Gauge;
   readonly #shadow: Counter<'mesh' | 'outcome'>;
   readonly #admin: Counter<'method' | 'code'>;
+  readonly #changedWhileReading: Counter;
+  readonly #logDropped: Counter<'log' | 'reason'>;
+  #logDropReader: (() => LogDropCounts) | undefined;
+  #logDropsSeen: LogDropCounts = { operationalRateLimited: 0, operationalBufferFull: 0, stdoutBufferFull: 0 };
   readonly #checkErrors: Counter<'code'>;
   readonly #ignoredSans: Counter;
   readonly #tooManySans: Counter;
@@ -171,7 +193,7 @@ class PromMetrics implements Metrics {
   constructor(registry: Registry, options: MetricsOptions) {
     this.registry = registry;
     this.#now = options.now ?? Date.now;
-    this.#maxMeshes = options.maxMeshes ?? 1000;
+    this.#maxMeshes = options.maxMeshes ?? DEFAULT_MAX_MESHES;
     const registers = [registry];
     const flush = (): void => this.#flush();
 
@@ -249,6 +271,21 @@ class PromMetrics implements Metrics {
       labelNames: ['method', 'code'],
       registers,
     });
+    this.#changedWhileReading = new Counter({
+      name: METRIC_NAMES.changedWhileReading,
+      help: 'Policy loads not used because a file changed while it was read (it is read again once it settles).',
+      registers,
+    });
+    this.#logDropped = new Counter({
+      name: METRIC_NAMES.logDropped,
+      help: 'Log lines not written: log operational (stderr) or stdout (decisions, audit); reason rate_limit or buffer_full.',
+      labelNames: ['log', 'reason'],
+      registers,
+      collect: () => this.#collectLogDrops(),
+    });
+    this.#logDropped.inc({ log: 'operational', reason: 'rate_limit' }, 0);
+    this.#logDropped.inc({ log: 'operational', reason: 'buffer_full' }, 0);
+    this.#logDropped.inc({ log: 'stdout', reason: 'buffer_full' }, 0);
     this.#checkErrors = new Counter({
       name: METRIC_NAMES.checkErrors,
       help: 'Check calls refused with a gRPC error instead of answered, by code: malformed (INVALID_ARGUMENT), oversized (RESOURCE_EXHAUSTED), unimplemented (a method not served), unavailable (no policy set loaded).',
@@ -318,11 +355,36 @@ class PromMetrics implements Metrics {
     const counts = new Map<string, number>();
     for (const mesh of set.meshes) counts.set(mesh.name, 0);
     for (const policy of set.policies) counts.set(policy.mesh, (counts.get(policy.mesh) ?? 0) + 1);
-    this.#policies.reset();
+    // The same bound as the Check metrics: a mesh past `maxMeshes` is counted under `other`.
+    const labelled = new Map<string, number>();
     for (const [mesh, count] of counts) {
-      this.#policies.set({ mesh }, count);
       this.#meshSlot(mesh);
+      const label = this.#meshSlots.has(mesh) ? mesh : OTHER_MESH;
+      labelled.set(label, (labelled.get(label) ?? 0) + count);
     }
+    this.#policies.reset();
+    for (const [mesh, count] of labelled) this.#policies.set({ mesh }, count);
+  }
+
+  recordChangedWhileReading(): void {
+    this.#changedWhileReading.inc();
+  }
+
+  trackLogDrops(read: () => LogDropCounts): void {
+    this.#logDropReader = read;
+  }
+
+  #collectLogDrops(): void {
+    const now = this.#logDropReader?.();
+    if (now === undefined) return;
+    const seen = this.#logDropsSeen;
+    const add = (log: string, reason: string, delta: number): void => {
+      if (delta > 0) this.#logDropped.inc({ log, reason }, delta);
+    };
+    add('operational', 'rate_limit', now.operationalRateLimited - seen.operationalRateLimited);
+    add('operational', 'buffer_full', now.operationalBufferFull - seen.operationalBufferFull);
+    add('stdout', 'buffer_full', now.stdoutBufferFull - seen.stdoutBufferFull);
+    this.#logDropsSeen = { ...now };
   }
 
   setStale(stale: boolean): void {

@@ -3,8 +3,6 @@
  * assignment. A failed load never replaces the serving snapshot; it is logged with every
  * violation, counted, and marks the service stale until a later load succeeds.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { formatIssue } from './errors.js';
 import type { Logger } from './log.js';
 import type { CompiledTables } from './policy/compile.js';
@@ -15,7 +13,16 @@ import type { ServiceState, Snapshot } from './state.js';
 
 export type ReloadOutcome =
   | { readonly ok: true; readonly generation: number; readonly durationMs: number }
-  | { readonly ok: false; readonly errors: readonly PolicyIssue[]; readonly durationMs: number };
+  | {
+      readonly ok: false;
+      readonly errors: readonly PolicyIssue[];
+      readonly durationMs: number;
+      /** The service is shutting down: no reload ran (or its result was dropped). */
+      readonly stopped?: true;
+    };
+
+/** Loads whose files kept changing while being read, one after another, before a reload gives up. */
+const MAX_READ_ATTEMPTS = 5;
 
 export interface ReloaderOptions {
   readonly paths: readonly string[];
@@ -31,7 +38,11 @@ export interface ReloaderOptions {
   readonly close?: () => void;
   /** Told of every finished reload (metrics). */
   readonly onReload?: (outcome: ReloadOutcome, snapshot: Snapshot | undefined) => void;
+  /** Told of every load whose files changed while being read (counted, then read again). */
+  readonly onChangedWhileReading?: (files: readonly string[]) => void;
 }
+
+const STOPPED: ReloadOutcome = { ok: false, errors: [], durationMs: 0, stopped: true };
 
 export class Reloader {
   readonly #options: ReloaderOptions;
@@ -40,9 +51,15 @@ export class Reloader {
   #debounce: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #watcher: PolicyWatcher | undefined;
-  #fingerprint = '';
+  /** What the serving snapshot was loaded from; a file event that finds the same changes nothing. */
+  #fingerprint: string | undefined;
+  /** Warnings already logged: a reload logs only the new ones. */
+  #warned = new Set<string>();
   #stale = false;
   #stopped = false;
+  /** performance.now() of the last file event, and of the start of the newest load. */
+  #lastEventAt = 0;
+  #loadStartedAt = -1;
 
   constructor(options: ReloaderOptions) {
     this.#options = options;
@@ -55,7 +72,7 @@ export class Reloader {
 
   /** Starts watching; the initial snapshot must already be in the state. */
   async start(): Promise<void> {
-    this.#fingerprint = await fingerprint(this.#options.paths);
+    this.#warned = new Set((this.#options.state.current?.set.warnings ?? []).map(formatIssue));
     this.#watcher = watchPolicyPaths(this.#options.paths, (reason) => this.schedule(reason));
     await this.#watcher.refresh();
     const interval = this.#options.resyncIntervalMs ?? 30_000;
@@ -65,6 +82,12 @@ export class Reloader {
     }
   }
 
+  /** True once stop() ran: reloads are refused from then on. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Stops watching and ends the loader; reloads asked for later resolve `stopped` at once. */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#debounce);
@@ -76,8 +99,13 @@ export class Reloader {
   /** A file event: reload once things have been quiet for the debounce time. */
   schedule(reason: string): void {
     if (this.#stopped) return;
+    this.#lastEventAt = performance.now();
     clearTimeout(this.#debounce);
-    this.#debounce = setTimeout(() => void this.reload(reason), this.#options.debounceMs ?? 250);
+    this.#debounce = setTimeout(() => {
+      // A load that started after the last event (an admin write's own reload) reads this change.
+      if (this.#loadStartedAt >= this.#lastEventAt) return;
+      void this.#reloadIfChanged(reason);
+    }, this.#options.debounceMs ?? 250);
     this.#debounce.unref();
   }
 
@@ -86,8 +114,13 @@ export class Reloader {
    * that just wrote a file sees its write served (or its failure) — read-your-writes.
    */
   reload(reason: string): Promise<ReloadOutcome> {
+    return this.#reload(reason, false);
+  }
+
+  #reload(reason: string, onlyIfChanged: boolean): Promise<ReloadOutcome> {
+    if (this.#stopped) return Promise.resolve(STOPPED);
     if (this.#running === undefined) {
-      const run = this.#run(reason).finally(() => {
+      const run = this.#run(reason, onlyIfChanged).finally(() => {
         this.#running = undefined;
       });
       this.#running = run;
@@ -95,37 +128,65 @@ export class Reloader {
     }
     this.#queued ??= this.#running.then(() => {
       this.#queued = undefined;
-      return this.reload(reason);
+      return this.#reload(reason, onlyIfChanged);
     });
     return this.#queued;
   }
 
-  async #rescan(): Promise<void> {
-    if (this.#stopped || this.#running !== undefined) return;
-    const current = await fingerprint(this.#options.paths);
-    if (current !== this.#fingerprint) await this.reload('periodic rescan found changes');
+  /** A file event or the periodic rescan: a load that finds the serving files unchanged swaps nothing. */
+  #reloadIfChanged(reason: string): Promise<ReloadOutcome> {
+    return this.#reload(reason, true);
   }
 
-  async #run(reason: string): Promise<ReloadOutcome> {
-    const { state, log, load, compile, paths } = this.#options;
+  async #rescan(): Promise<void> {
+    if (this.#stopped || this.#running !== undefined) return;
+    await this.#reloadIfChanged('periodic rescan found changes');
+  }
+
+  /** Loads until no file changed while it was read (each attempt first waits for files to settle). */
+  async #load(): Promise<LoadResult> {
+    const { load, paths, log } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      const result = await load(paths);
+      const changed = result.changedWhileReading;
+      if (changed === undefined || changed.length === 0 || this.#stopped) return result;
+      this.#options.onChangedWhileReading?.(changed);
+      log.warn({ files: changed, attempt }, 'file changed while reading');
+      if (attempt >= MAX_READ_ATTEMPTS) return result;
+    }
+  }
+
+  async #run(reason: string, onlyIfChanged: boolean): Promise<ReloadOutcome> {
+    const { state, log, compile } = this.#options;
     const started = performance.now();
+    this.#loadStartedAt = started;
     // Arm watches on new directories first: anything written after this is seen by the read below
     // or raises an event for the next reload.
     await this.#watcher?.refresh();
-    const seen = await fingerprint(paths);
     let outcome: ReloadOutcome;
     let snapshot: Snapshot | undefined;
     try {
-      const result = await load(paths);
+      const result = await this.#load();
+      if (this.#stopped) return STOPPED;
+      const serving = state.current;
+      if (
+        onlyIfChanged &&
+        result.ok &&
+        !this.#stale &&
+        serving !== undefined &&
+        result.fingerprint !== undefined &&
+        result.fingerprint === this.#fingerprint
+      )
+        return { ok: true, generation: serving.generation, durationMs: performance.now() - started };
       if (result.ok) {
         const generation = (state.current?.generation ?? 0) + 1;
         const tables = compile(result.set, generation);
         snapshot = { ...tables, set: result.set, generation, loadedAt: new Date(), files: result.files };
         state.swap(snapshot);
         this.#stale = false;
+        this.#fingerprint = result.fingerprint;
         outcome = { ok: true, generation, durationMs: performance.now() - started };
-        for (const warning of result.set.warnings)
-          log.warn({ warning: formatIssue(warning) }, 'policy warning');
+        this.#logNewWarnings(result.set.warnings);
         log.info(
           { reason, generation, policies: result.set.policies.length, ms: Math.round(outcome.durationMs) },
           'policies reloaded',
@@ -140,38 +201,20 @@ export class Reloader {
         );
       }
     } catch (error) {
+      if (this.#stopped) return STOPPED;
       this.#stale = state.current !== undefined;
       outcome = { ok: false, errors: [], durationMs: performance.now() - started };
       log.error({ reason, err: error }, 'policy reload failed; keeping the last good policies');
     }
-    this.#fingerprint = seen;
     this.#options.onReload?.(outcome, snapshot);
     return outcome;
   }
-}
 
-const MAX_DEPTH = 32;
-
-/**
- * Names, sizes, modification times and inodes of every visible file under the policy paths,
- * following symlinks — a ConfigMap `..data` swap changes the inode behind each visible name.
- */
-export async function fingerprint(paths: readonly string[]): Promise<string> {
-  const parts: string[] = [];
-  const visit = async (path: string, depth: number): Promise<void> => {
-    const info = await stat(path).catch(() => undefined);
-    if (info === undefined) {
-      parts.push(`${path}:missing`);
-      return;
-    }
-    if (!info.isDirectory()) {
-      parts.push(`${path}:${info.size}:${info.mtimeMs}:${info.ino}`);
-      return;
-    }
-    if (depth > MAX_DEPTH) return;
-    const names = (await readdir(path).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
-    for (const name of names) await visit(join(path, name), depth + 1);
-  };
-  for (const path of paths) await visit(path, 0);
-  return parts.join('\n');
+  /** Logs the warnings no earlier load logged; one that went away and comes back is logged again. */
+  #logNewWarnings(warnings: readonly PolicyIssue[]): void {
+    const now = new Set(warnings.map(formatIssue));
+    for (const warning of now)
+      if (!this.#warned.has(warning)) this.#options.log.warn({ warning }, 'policy warning');
+    this.#warned = now;
+  }
 }

@@ -33,14 +33,19 @@ export interface Settings {
   readonly maxPolicyFileBytes: number;
   readonly shutdownGraceMs: number;
   readonly resyncIntervalMs: number;
+  readonly reloadStabilityWindowMs: number;
   readonly decisionCacheSize: number;
   readonly identityCacheSize: number;
   readonly maxCertificateSans: number;
   readonly logAllowed: boolean;
+  readonly ui: boolean;
+  readonly recentDecisions: number;
   readonly logLevel: LogLevel;
   readonly workers: number;
   readonly adminStateDir: string | undefined;
   readonly tokenSigningKey: string | undefined;
+  readonly maxTokenLifetimeMs: number;
+  readonly tokenRevocationList: string | undefined;
   readonly adminLocalhostIsAdmin: boolean;
   readonly accessType: AccessType;
   readonly adminDefaultBinding: AdminDefaultBinding;
@@ -217,6 +222,11 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: parseDuration,
     help: 'How often policy files are re-read even without a change notification (0s: never).',
   }),
+  spec('reload-stability-window', 'reloadStabilityWindowMs', {
+    default: '1s',
+    parse: parseDuration,
+    help: 'A changed policy file is read only once its size and times stayed the same this long (0s: at once).',
+  }),
   spec('decision-cache-size', 'decisionCacheSize', {
     default: '100000',
     parse: (text) => integer(text, 0),
@@ -239,6 +249,17 @@ export const FLAGS: readonly FlagSpec[] = [
     parse: parseBoolean,
     help: 'Also write allowed requests to the decision log.',
   }),
+  spec('ui', 'ui', {
+    kind: 'boolean',
+    default: 'true',
+    parse: parseBoolean,
+    help: 'Serve the read-only operator console at /ui/ on the HTTP port.',
+  }),
+  spec('recent-decisions', 'recentDecisions', {
+    default: '200',
+    parse: (text) => integer(text, 0, 100_000),
+    help: 'Denies and shadow-denies kept in memory for GET /decisions/recent and the console (0: none).',
+  }),
   spec('log-level', 'logLevel', {
     default: 'info',
     parse: choice(LOG_LEVELS),
@@ -256,6 +277,15 @@ export const FLAGS: readonly FlagSpec[] = [
   spec('token-signing-key', 'tokenSigningKey', {
     parse: nonEmpty,
     help: 'Key file for user tokens: a PEM Ed25519 private key, or a secret of at least 32 bytes (HS256).',
+  }),
+  spec('max-token-lifetime', 'maxTokenLifetimeMs', {
+    default: '24h',
+    parse: parseDuration,
+    help: 'Longest validFor a user token may be issued with; longer requests are refused (400).',
+  }),
+  spec('token-revocation-list', 'tokenRevocationList', {
+    parse: nonEmpty,
+    help: 'File of revoked token ids (jti) or user names, one per line; reloaded like the policies.',
   }),
   spec('admin-localhost-is-admin', 'adminLocalhostIsAdmin', {
     kind: 'boolean',
@@ -341,6 +371,7 @@ function crossCheck(settings: Settings): void {
   if (settings.grpcTlsClientCa !== undefined && settings.grpcTlsCert === undefined) {
     throw new BadValue('--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key');
   }
+  if (settings.maxTokenLifetimeMs < 1000) throw new BadValue('--max-token-lifetime must be at least 1s');
   if (settings.policies.length === 0 && settings.adminStateDir === undefined) {
     throw new BadValue('no policies: give --policies PATH (or --admin-state-dir DIR)');
   }

@@ -15,6 +15,19 @@ function error(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   return result.message;
 }
 
+describe('token and reload flags', () => {
+  it('refuses a --max-token-lifetime under one second', () => {
+    expect(error([...BASE, '--max-token-lifetime', '500ms'])).toBe(
+      '--max-token-lifetime must be at least 1s',
+    );
+  });
+
+  it('reads --reload-stability-window and its env form', () => {
+    expect(settings([...BASE, '--reload-stability-window', '2s']).reloadStabilityWindowMs).toBe(2000);
+    expect(settings(BASE, { MTP_AUTHZ_RELOAD_STABILITY_WINDOW: '0s' }).reloadStabilityWindowMs).toBe(0);
+  });
+});
+
 describe('defaults', () => {
   it('gives every flag its documented default', () => {
     expect(settings(BASE)).toEqual({
@@ -28,14 +41,19 @@ describe('defaults', () => {
       maxPolicyFileBytes: 4 * 1024 * 1024,
       shutdownGraceMs: 10_000,
       resyncIntervalMs: 30_000,
+      reloadStabilityWindowMs: 1000,
       decisionCacheSize: 100_000,
       identityCacheSize: 10_000,
       maxCertificateSans: 256,
       logAllowed: false,
+      ui: true,
+      recentDecisions: 200,
       logLevel: 'info',
       workers: 1,
       adminStateDir: undefined,
       tokenSigningKey: undefined,
+      maxTokenLifetimeMs: 24 * 3600 * 1000,
+      tokenRevocationList: undefined,
       adminLocalhostIsAdmin: true,
       accessType: 'rbac',
       adminDefaultBinding: 'authenticated',
@@ -195,6 +213,8 @@ describe('bad usage', () => {
     [['--max-certificate-sans', '1001'], '--max-certificate-sans: must be between 1 and 1000, got 1001'],
     [['--workers', '1.5'], '--workers: invalid number "1.5" (use a whole number)'],
     [['--decision-cache-size', '-1'], '--decision-cache-size: invalid number "-1" (use a whole number)'],
+    [['--ui=off'], '--ui: invalid boolean "off" (use true, 1, yes, false, 0 or no)'],
+    [['--recent-decisions', '100001'], '--recent-decisions: must be between 0 and 100000, got 100001'],
     [
       ['--grpc-address', '9191'],
       '--grpc-address: invalid address "9191" (use HOST:PORT, e.g. 0.0.0.0:9191 or [::]:9191)',

@@ -4,6 +4,7 @@
  * `user` is null (and `groups` empty) when authentication failed.
  */
 import type { AccessKind } from '../policy/types.js';
+import { stdoutDestination } from '../stdout.js';
 import type { User } from './users.js';
 
 export type AuditResult = 'allowed' | 'denied' | 'invalid' | 'conflict' | 'unauthenticated';
@@ -49,8 +50,9 @@ export function auditResult(status: number): AuditResult {
 
 export type AuditWriter = (line: string) => void;
 
+/** stdout through its bounded asynchronous destination: a stalled reader never blocks a write. */
 const stdoutWriter: AuditWriter = (line) => {
-  process.stdout.write(line);
+  stdoutDestination().write(line);
 };
 
 export type AuditLog = (event: AuditEvent) => AuditLine;

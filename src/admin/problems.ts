@@ -79,3 +79,8 @@ export function writesDisabled(): Problem {
 export function tokensDisabled(): Problem {
   return problem(501, 'Not Implemented', TOKENS_DISABLED);
 }
+
+/** A write that arrives (or is still queued) once SIGTERM/SIGINT began the drain. */
+export function shuttingDown(): Problem {
+  return problem(503, 'Service Unavailable', 'the service is shutting down; retry against another instance');
+}

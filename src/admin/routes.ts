@@ -42,6 +42,8 @@ export interface AdminContext {
   readonly onRequest?: (method: string, code: number) => void;
   /** Largest request body; 1 MiB by default. */
   readonly maxBodyBytes?: number;
+  /** `--max-token-lifetime` in seconds: longer `validFor` answers 400 (default 24h). */
+  readonly maxTokenLifetimeSeconds?: number;
 }
 
 interface Kind {

@@ -1,9 +1,11 @@
 /**
- * User tokens (SPEC §7.2): JWTs carrying `name`, `groups`, `iat` and `exp`, signed with the key of
- * `--token-signing-key` — a PEM Ed25519 private key (EdDSA) or a shared HS256 secret. Verification
- * accepts only the key's own algorithm and no clock leeway.
+ * User tokens (SPEC §7.2): JWTs carrying `name`, `groups`, `iat`, `exp` and a random `jti`, signed
+ * with the key of `--token-signing-key` — a PEM Ed25519 private key (EdDSA) or a shared HS256
+ * secret. Verification accepts only the key's own algorithm and no clock leeway; with a lifetime
+ * limit, a token whose `exp - iat` exceeds it is refused too, and a revocation list can refuse a
+ * token by its id or its user.
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { User } from './users.js';
@@ -19,6 +21,23 @@ export type TokenVerifier = (token: string) => Promise<TokenResult>;
 
 export const MIN_HS256_SECRET_BYTES = 32;
 export const DEFAULT_VALID_FOR = '24h';
+/** `--max-token-lifetime`'s default, in seconds. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+
+/** Why a requested validity is refused (the admin API answers it as 400, `token` exits 2). */
+export function lifetimeTooLong(validForSeconds: number, maxSeconds: number): string | undefined {
+  if (validForSeconds <= maxSeconds) return undefined;
+  return `${formatSeconds(validForSeconds)} is longer than the maximum token lifetime of ${formatSeconds(maxSeconds)} (--max-token-lifetime)`;
+}
+
+/** 86400 → `24h`, 5400 → `1h30m`, 90 → `1m30s`. */
+export function formatSeconds(total: number): string {
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const text = `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${s > 0 ? `${s}s` : ''}`;
+  return text === '' ? '0s' : text;
+}
 
 /** A signing key file that cannot be used; the message names the file and what is wrong. */
 export class SigningKeyError extends Error {
@@ -90,25 +109,43 @@ export async function issueToken(
   const iat = Math.floor(now / 1000);
   return new SignJWT({ name: claims.name, groups: [...claims.groups] })
     .setProtectedHeader({ alg: key.alg, typ: 'JWT' })
+    .setJti(randomUUID())
     .setIssuedAt(iat)
     .setExpirationTime(iat + claims.validForSeconds)
     .sign(key.alg === 'EdDSA' ? key.privateKey : key.secret);
 }
 
+export interface VerifyOptions {
+  /** Refuse tokens issued for longer than this (`exp - iat`, seconds). */
+  readonly maxLifetimeSeconds?: number;
+  /** True when the token's id or user is revoked (`--token-revocation-list`). */
+  readonly isRevoked?: (jti: string | undefined, name: string) => boolean;
+}
+
 /** Verifies signature, algorithm, expiry and claims; `now` is for tests. */
-export async function verifyToken(key: SigningKey, token: string, now?: Date): Promise<TokenResult> {
+export async function verifyToken(
+  key: SigningKey,
+  token: string,
+  now?: Date,
+  options: VerifyOptions = {},
+): Promise<TokenResult> {
   try {
     const { payload } = await jwtVerify(token, key.alg === 'EdDSA' ? key.publicKey : key.secret, {
       algorithms: [key.alg],
       requiredClaims: ['iat', 'exp'],
       ...(now === undefined ? {} : { currentDate: now }),
     });
-    const { name, groups } = payload;
+    const { name, groups, jti, iat, exp } = payload;
     if (typeof name !== 'string' || name === '')
       return { ok: false, reason: 'missing or empty "name" claim' };
     if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string')) {
       return { ok: false, reason: '"groups" claim is not an array of strings' };
     }
+    const max = options.maxLifetimeSeconds;
+    if (max !== undefined && (iat === undefined || exp === undefined || exp - iat > max))
+      return { ok: false, reason: 'token lifetime exceeds --max-token-lifetime' };
+    if (options.isRevoked?.(typeof jti === 'string' ? jti : undefined, name) === true)
+      return { ok: false, reason: 'token revoked' };
     return { ok: true, user: { name, groups } };
   } catch (err) {
     if (err instanceof joseErrors.JOSEError) return { ok: false, reason: `${err.code}: ${err.message}` };
@@ -116,8 +153,8 @@ export async function verifyToken(key: SigningKey, token: string, now?: Date): P
   }
 }
 
-export function tokenVerifier(key: SigningKey): TokenVerifier {
-  return (token) => verifyToken(key, token);
+export function tokenVerifier(key: SigningKey, options: VerifyOptions = {}): TokenVerifier {
+  return (token) => verifyToken(key, token, undefined, options);
 }
 
 const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;

@@ -3,10 +3,13 @@
  * `POST /tokens/user`. Each attempt is answered and audited exactly once, whatever its outcome.
  *
  * A write runs authenticate → (writes enabled) → read and validate the body → [exclusive: look up
- * the current resource → authorize → 409 for operators' files → write the file → reload] → answer.
- * All writes run one after another, from the look-up to the end of their reload, so each one is
- * checked against what is really stored, and a reload that fails can only be caused by that write
- * (or by a file nobody wrote through the API): the write is then undone and answered 400.
+ * the current resource → authorize → 409 for operators' files → write the file] → reload → answer.
+ * The exclusive part runs for one write at a time, so each one is checked against what is really
+ * stored; the reload is not part of it, so writes arriving while a reload runs share the next one
+ * (a reload reads every file: one per write would make each write as slow as all of them). Writes
+ * to one resource stay serialized up to the end of their reload. When the shared reload fails on
+ * a write's own file, that write is undone and answered 400; one whose file is fine waits for the
+ * reload after the culprits are undone. Once the service drains, writes answer 503.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
@@ -28,6 +31,7 @@ import {
   type Problem,
   pathMismatch,
   problem,
+  shuttingDown,
   tokensDisabled,
   unauthenticated,
   writesDisabled,
@@ -36,7 +40,13 @@ import { authorize, authorizeWrite, denial, USER_TOKEN_TYPE } from './rbac.js';
 import { findResource, type ManagedResource, toUniversal } from './resources.js';
 import type { AdminContext } from './routes.js';
 import { type ResourceTransaction, type StoredType, StoreError, type UniversalResource } from './store.js';
-import { DEFAULT_VALID_FOR, issueToken, parseDuration } from './tokens.js';
+import {
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+  DEFAULT_VALID_FOR,
+  issueToken,
+  lifetimeTooLong,
+  parseDuration,
+} from './tokens.js';
 import { authenticate, type User } from './users.js';
 
 /** What a write answers: a JSON body (problems included) or a text one (a token). */
@@ -95,7 +105,7 @@ export class AdminWrites {
       if (!validated.ok) return answerOf(invalidResource(validated.errors));
       const proposed = findResource(validated.set, target.type, target.mesh, target.name);
       const document = { ...(doc.value as Record<string, unknown>), ...target } as UniversalResource;
-      return this.#exclusive(target, async (tx) => {
+      return this.#exclusive(target, async (tx, release) => {
         const set = this.#set();
         const existing = findResource(set, target.type, target.mesh, target.name);
         const previous = await tx.read();
@@ -106,6 +116,7 @@ export class AdminWrites {
         if (existing !== undefined && !isBuiltin(existing) && resolve(existing.source.file) !== tx.file)
           return answerOf(conflict(existing.source.file));
         await tx.put(document);
+        release();
         const failed = await this.#reloadOrUndo(tx, previous, `${verb} ${describe(target)}`);
         if (failed !== undefined) return failed;
         const served = findResource(this.#set(), target.type, target.mesh, target.name);
@@ -123,7 +134,7 @@ export class AdminWrites {
       const user = await this.#authenticate(req, attempt);
       if (user === undefined) return answerOf(unauthenticated());
       if (this.#ctx.store === undefined) return answerOf(writesDisabled());
-      return this.#exclusive(target, async (tx) => {
+      return this.#exclusive(target, async (tx, release) => {
         const set = this.#set();
         const existing = findResource(set, target.type, target.mesh, target.name);
         const previous = await tx.read();
@@ -136,6 +147,7 @@ export class AdminWrites {
         if (existing !== undefined && (isBuiltin(existing) || resolve(existing.source.file) !== tx.file))
           return answerOf(conflict(existing.source.file));
         await tx.delete();
+        release();
         const failed = await this.#reloadOrUndo(tx, previous, `DELETE ${describe(target)}`);
         return failed ?? { status: 200, json: {} };
       });
@@ -154,7 +166,7 @@ export class AdminWrites {
       if (!body.ok) return fromBody(body);
       const doc = parseBodyDocument(body.text, body.format);
       if (!doc.ok) return fromBody(doc);
-      const request = parseTokenRequest(doc.value);
+      const request = parseTokenRequest(doc.value, this.#ctx.maxTokenLifetimeSeconds);
       if (!request.ok) return answerOf(request.problem);
       attempt.name = request.name;
       const allowed = authorize(
@@ -208,15 +220,31 @@ export class AdminWrites {
     return result.user;
   }
 
-  /** Runs `fn` with the resource's file locked, after every earlier write has finished. */
-  #exclusive(target: Target, fn: (tx: ResourceTransaction) => Promise<Answer>): Promise<Answer> {
+  /**
+   * Runs `fn` with the resource's file locked, once every earlier write has written its file (or
+   * finished); `fn` calls `release` when the next write may start. A write still queued when the
+   * drain begins answers 503.
+   */
+  #exclusive(
+    target: Target,
+    fn: (tx: ResourceTransaction, release: () => void) => Promise<Answer>,
+  ): Promise<Answer> {
     const store = this.#ctx.store;
     if (store === undefined) return Promise.resolve(answerOf(writesDisabled()));
-    const run = this.#queue.then(() => store.withResource(target.type, target.mesh, target.name, fn));
-    this.#queue = run.then(
+    let release = (): void => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const run = this.#queue.then(() =>
+      this.#ctx.state.draining
+        ? answerOf(shuttingDown())
+        : store.withResource(target.type, target.mesh, target.name, (tx) => fn(tx, release)),
+    );
+    const finished = run.then(
       () => undefined,
       () => undefined,
     );
+    this.#queue = Promise.race([released, finished]);
     return run;
   }
 
@@ -229,10 +257,14 @@ export class AdminWrites {
     previous: string | undefined,
     what: string,
   ): Promise<Answer | undefined> {
-    const outcome: ReloadOutcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
+    let outcome: ReloadOutcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
+    // A shared reload that failed on other files only: their writes undo themselves and reload.
+    for (let retry = 0; retry < 3 && !outcome.ok && !outcome.stopped && !blames(outcome, tx.file); retry++)
+      outcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
     if (outcome.ok) return undefined;
     if (previous === undefined) await tx.delete();
     else await tx.put(parseYaml(previous) as UniversalResource);
+    if (outcome.stopped === true) return answerOf(shuttingDown());
     await this.#ctx.reloader.reload(`admin API: undo ${what}`);
     if (outcome.errors.length === 0)
       return answerOf(
@@ -290,6 +322,11 @@ export class AdminWrites {
     const set = this.#ctx.state.current?.set;
     return set !== undefined && findResource(set, target.type, target.mesh, target.name) !== undefined;
   }
+}
+
+/** True when a failed reload names `file` among its violations. */
+function blames(outcome: Extract<ReloadOutcome, { ok: false }>, file: string): boolean {
+  return outcome.errors.some((issue) => resolve(issue.file) === file);
 }
 
 function send(res: ServerResponse, answer: Answer): void {
@@ -350,7 +387,10 @@ type TokenRequest =
   { ok: true; name: string; groups: string[]; validForSeconds: number } | { ok: false; problem: Problem };
 
 /** `{"name": "...", "groups": ["..."], "validFor": "24h"}`; `groups` and `validFor` are optional. */
-export function parseTokenRequest(value: unknown): TokenRequest {
+export function parseTokenRequest(
+  value: unknown,
+  maxLifetimeSeconds = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+): TokenRequest {
   const fail = (detail: string): TokenRequest => ({ ok: false, problem: badRequest(detail) });
   if (!isPlainObject(value)) return fail('request body must be an object: {"name", "groups", "validFor"}');
   for (const key of Object.keys(value)) {
@@ -363,9 +403,13 @@ export function parseTokenRequest(value: unknown): TokenRequest {
     return fail('groups must be an array of non-empty strings');
   }
   if (typeof validFor !== 'string') return fail('validFor must be a duration such as 30s, 15m or 24h');
+  let validForSeconds: number;
   try {
-    return { ok: true, name, groups, validForSeconds: parseDuration(validFor) };
+    validForSeconds = parseDuration(validFor);
   } catch (error) {
     return fail(`validFor: ${(error as Error).message}`);
   }
+  const tooLong = lifetimeTooLong(validForSeconds, maxLifetimeSeconds);
+  if (tooLong !== undefined) return fail(`validFor: ${tooLong}`);
+  return { ok: true, name, groups, validForSeconds };
 }

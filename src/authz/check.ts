@@ -5,8 +5,9 @@
  * error (a malformed message is not a decision).
  */
 import { type CertificateReader, DecisionCache } from '../decision/cache.js';
-import type { Decision } from '../decision/types.js';
-import type { DecisionLog } from '../decision-log.js';
+import type { Client, Decision, Destination } from '../decision/types.js';
+import type { ShadowRecord } from '../console/shadow-record.js';
+import type { DecisionLog, DecisionLogEntry } from '../decision-log.js';
 import { type Metrics, meshLabel } from '../metrics.js';
 import { compareShadow, type ShadowResult } from '../shadow.js';
 import type { ServiceState } from '../state.js';
@@ -28,6 +29,8 @@ export interface CheckObservers {
   readonly decisions?: DecisionCache;
   readonly metrics?: Metrics;
   readonly decisionLog?: DecisionLog;
+  /** Per shadow policy outcomes and examples, for the console. */
+  readonly shadowRecord?: Pick<ShadowRecord, 'observe'>;
 }
 
 const SHADOW_SCOPE = 'shadow';
@@ -42,7 +45,7 @@ export function createCheckHandler(
   // One view, decoded into call after call: check() runs to completion before the next call.
   const view = new CheckRequestView();
   const decisions = observers.decisions ?? new DecisionCache(0);
-  const { metrics, decisionLog } = observers;
+  const { metrics, decisionLog, shadowRecord } = observers;
   return {
     check(request, tagsMetadata) {
       const started = performance.now();
@@ -75,17 +78,33 @@ export function createCheckHandler(
         if (ignoredSans > 0 || tooManySans) metrics.recordIdentity(ignoredSans, tooManySans);
         if (shadow !== undefined) metrics.recordShadow(mesh, shadow.outcome);
       }
+      if (shadow !== undefined && shadowRecord !== undefined) {
+        const result = shadow;
+        shadowRecord.observe(snapshot.set, destination?.mesh, result, () =>
+          logEntry(view, decision, destination, client, result),
+        );
+      }
       if (decisionLog?.wants(decision, shadow?.difference != null)) {
-        const http = httpAttributesOf(view);
-        decisionLog.record({
-          decision,
-          destination,
-          client,
-          http: http === undefined ? undefined : { ...http, requestId: http.requestId || undefined },
-          shadow: shadow?.difference,
-        });
+        decisionLog.record(logEntry(view, decision, destination, client, shadow));
       }
       return { ok: true, response, decision };
     },
+  };
+}
+
+function logEntry(
+  view: CheckRequestView,
+  decision: Decision,
+  destination: Destination | undefined,
+  client: Client,
+  shadow: ShadowResult | undefined,
+): DecisionLogEntry {
+  const http = httpAttributesOf(view);
+  return {
+    decision,
+    destination,
+    client,
+    http: http === undefined ? undefined : { ...http, requestId: http.requestId || undefined },
+    shadow: shadow?.difference,
   };
 }

@@ -7,21 +7,26 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
   DEFAULT_VALID_FOR,
+  formatSeconds,
   issueToken,
+  lifetimeTooLong,
   loadSigningKey,
   parseDuration,
   SigningKeyError,
 } from '../admin/tokens.js';
 
-export const TOKEN_USAGE = `Usage: mtp-authz token --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
+export const TOKEN_USAGE = `Usage: mtp-authz token --name NAME [--group G]... [--valid-for DURATION] [--max-token-lifetime DURATION] --token-signing-key FILE
 
 Issues a user token for the admin API and prints it on stdout.
   --name NAME                 the user the token is for
   --group G                   a group of the user; repeatable, or a comma-separated list
   --valid-for DURATION        how long the token is valid: 30s, 15m, 24h, 1h30m (default ${DEFAULT_VALID_FOR})
+  --max-token-lifetime DURATION  the longest --valid-for accepted (default ${formatSeconds(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS)})
   --token-signing-key FILE    the key of the server's --token-signing-key
-Env forms: MTP_AUTHZ_NAME, MTP_AUTHZ_GROUP, MTP_AUTHZ_VALID_FOR, MTP_AUTHZ_TOKEN_SIGNING_KEY.
+Env forms: MTP_AUTHZ_NAME, MTP_AUTHZ_GROUP, MTP_AUTHZ_VALID_FOR, MTP_AUTHZ_MAX_TOKEN_LIFETIME,
+MTP_AUTHZ_TOKEN_SIGNING_KEY.
 `;
 
 const EXIT_USAGE = 2;
@@ -52,6 +57,15 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     } catch (error) {
       throw new UsageError(`--valid-for: ${(error as Error).message}`);
     }
+    let maxSeconds = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+    const maxText = values['max-token-lifetime'] ?? fromEnv('MAX_TOKEN_LIFETIME');
+    try {
+      if (maxText !== undefined) maxSeconds = parseDuration(maxText);
+    } catch (error) {
+      throw new UsageError(`--max-token-lifetime: ${(error as Error).message}`);
+    }
+    const tooLong = lifetimeTooLong(validForSeconds, maxSeconds);
+    if (tooLong !== undefined) throw new UsageError(`--valid-for: ${tooLong}`);
     let key: Awaited<ReturnType<typeof loadSigningKey>>;
     try {
       key = await loadSigningKey(keyFile);
@@ -88,6 +102,7 @@ function parse(args: string[]) {
       name: { type: 'string' },
       group: { type: 'string', multiple: true },
       'valid-for': { type: 'string' },
+      'max-token-lifetime': { type: 'string' },
       'token-signing-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TcpAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
 import { createRouter, type Route, sendJson } from './router.js';
@@ -12,7 +13,8 @@ import { createRouter, type Route, sendJson } from './router.js';
 export interface HttpService {
   /** The bound TCP port. */
   readonly port: number;
-  close(): Promise<void>;
+  /** Stops accepting; requests in flight may finish within `graceMs` (default 0: cut at once). */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** The health routes every listener has; the observability and admin routes are added by main. */
@@ -45,6 +47,21 @@ export function healthRoutes(state: ServiceState, ready: () => boolean = () => s
   ];
 }
 
+/** What Node answers a request it cannot parse; each refusal is also told to `onError` (a log line). */
+const REFUSALS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+function refuse(error: NodeJS.ErrnoException, socket: Duplex, onError: (error: unknown) => void): void {
+  const status = REFUSALS[error.code ?? ''] ?? '400 Bad Request';
+  onError(Object.assign(error, { refusedWith: Number(status.slice(0, 3)) }));
+  // As Node does without a listener: the answer, then the connection is closed.
+  if (error.code !== 'ECONNRESET' && socket.writable)
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
 export async function startHttpServer(
   state: ServiceState,
   address: TcpAddress,
@@ -55,6 +72,7 @@ export async function startHttpServer(
 ): Promise<HttpService> {
   const server: Server = createServer(createRouter([...healthRoutes(state, ready), ...routes], onError));
   server.keepAliveTimeout = 5_000;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => refuse(error, socket, onError));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {
@@ -64,10 +82,19 @@ export async function startHttpServer(
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close() {
+    close(graceMs = 0) {
       return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        // Requests in flight (an admin write answering 503) are answered; idle connections are
+        // closed as they become idle, and whatever is left once the grace is over is cut.
+        const idle = setInterval(() => server.closeIdleConnections(), 25);
+        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+        if (graceMs <= 0) server.closeAllConnections();
       });
     },
   };

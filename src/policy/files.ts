@@ -4,6 +4,7 @@
  * visible `foo.yaml -> ..data/foo.yaml` symlinks are read, the `..data` / `..2026_…` directories
  * are not read a second time. Symlinks are followed; each directory and file is visited once.
  */
+import type { Dirent, Stats } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { POLICY_MESSAGES as M } from '../errors.js';
@@ -18,6 +19,8 @@ export interface FoundFiles {
   readonly issues: PolicyIssue[];
   /** Files a directory scan skipped that look like policies given the wrong name. */
   readonly warnings: PolicyIssue[];
+  /** What each file's stat said while walking (its stamp: see settle.ts). */
+  readonly stats: Map<string, Stats>;
 }
 
 const ERRNO_MESSAGES: Readonly<Record<string, string>> = {
@@ -37,42 +40,49 @@ function errnoMessage(error: unknown): string {
 }
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
-  const found: FoundFiles = { files: [], issues: [], warnings: [] };
+  const found: FoundFiles = { files: [], issues: [], warnings: [], stats: new Map() };
   const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
 
-  const addFile = async (file: string): Promise<void> => {
-    const real = await realpath(file).catch(() => file);
-    if (seenFiles.has(real)) return;
-    seenFiles.add(real);
+  /** `real` is known when the name is a plain entry of a directory whose real path is known. */
+  const addFile = async (file: string, info: Stats, real?: string): Promise<void> => {
+    const resolved = real ?? (await realpath(file).catch(() => file));
+    if (seenFiles.has(resolved)) return;
+    seenFiles.add(resolved);
     found.files.push(file);
+    found.stats.set(file, info);
   };
 
   const walk = async (dir: string): Promise<void> => {
-    let names: string[];
+    let entries: Dirent[];
+    let realDir: string;
     try {
-      const real = await realpath(dir);
-      if (seenDirs.has(real)) return; // a symlink loop, or a directory given twice
-      seenDirs.add(real);
-      names = await readdir(dir);
+      realDir = await realpath(dir);
+      if (seenDirs.has(realDir)) return; // a symlink loop, or a directory given twice
+      seenDirs.add(realDir);
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
       found.issues.push(fileIssue(dir, errnoMessage(error)));
       return;
     }
-    names.sort();
-    for (const name of names) {
-      if (name.startsWith('.')) continue;
+    const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : 1));
+    // Stat'ed a batch at a time, visited in order: one thread-pool round trip per file, in
+    // sequence, made a directory of 10 000 policies take seconds.
+    const infos = await statAll(visible.map((e) => join(dir, e.name)));
+    for (const [i, entry] of visible.entries()) {
+      const { name } = entry;
       const path = join(dir, name);
-      try {
-        const s = await stat(path);
-        if (s.isDirectory()) await walk(path);
-        else if (s.isFile() && POLICY_EXTENSION.test(name)) await addFile(path);
-        // A ConfigMap key without an extension mounts as such a file: say why it is not read.
-        else if (s.isFile() && !name.includes('.')) found.warnings.push(fileIssue(path, M.noPolicyExtension));
-      } catch (error) {
+      const s = infos[i];
+      if (s === undefined || s instanceof Error) {
         // A dangling or looping symlink: an issue when it looks like a policy file.
-        if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(error)));
+        if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(s)));
+        continue;
       }
+      if (s.isDirectory()) await walk(path);
+      else if (s.isFile() && POLICY_EXTENSION.test(name))
+        await addFile(path, s, entry.isSymbolicLink() ? undefined : join(realDir, name));
+      // A ConfigMap key without an extension mounts as such a file: say why it is not read.
+      else if (s.isFile() && !name.includes('.')) found.warnings.push(fileIssue(path, M.noPolicyExtension));
     }
   };
 
@@ -80,13 +90,25 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
     try {
       const s = await stat(path);
       if (s.isDirectory()) await walk(path);
-      else if (s.isFile()) await addFile(path);
+      else if (s.isFile()) await addFile(path, s);
       else found.issues.push(fileIssue(path, M.notARegularFile));
     } catch (error) {
       found.issues.push(fileIssue(path, errnoMessage(error)));
     }
   }
   return found;
+}
+
+const STAT_BATCH = 64;
+
+/** stat of each path (following symlinks), or the error it failed with. */
+async function statAll(paths: readonly string[]): Promise<(Stats | Error)[]> {
+  const out: (Stats | Error)[] = [];
+  for (let i = 0; i < paths.length; i += STAT_BATCH) {
+    const batch = paths.slice(i, i + STAT_BATCH);
+    out.push(...(await Promise.all(batch.map((p) => stat(p).catch((error: Error) => error)))));
+  }
+  return out;
 }
 
 /** Reads a file of at most `maxBytes`, checking its size before reading it. */

@@ -21,12 +21,15 @@ export class PolicyLoader {
   readonly #pending = new Map<number, { resolve(result: LoadResult): void; reject(error: Error): void }>();
   #worker: Worker | undefined;
   #next = 0;
+  #closed = false;
 
   constructor(options: Partial<LoadOptions> = {}) {
     this.#options = options;
   }
 
   load(paths: readonly string[]): Promise<LoadResult> {
+    // After close() no thread is started again: it would keep a stopping process alive.
+    if (this.#closed) return Promise.reject(new Error('the policy loader is closed'));
     if (this.#inThread !== undefined) return loadPolicies(paths, this.#options, this.#inThread);
     const worker = this.#worker ?? this.#spawn();
     const id = ++this.#next;
@@ -37,9 +40,14 @@ export class PolicyLoader {
     });
   }
 
-  /** Ends the thread (pending loads fail). */
+  /** Ends the thread for good (pending loads fail; later loads are refused). */
   close(): void {
-    void this.#worker?.terminate();
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    for (const waiter of this.#pending.values()) waiter.reject(new Error('the policy loader is closed'));
+    this.#pending.clear();
+    void worker?.terminate();
   }
 
   #spawn(): Worker {

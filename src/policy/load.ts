@@ -4,7 +4,8 @@
  */
 import { POLICY_MESSAGES as M, sortIssues } from '../errors.js';
 import { findPolicyFiles, readPolicyFile } from './files.js';
-import { parsePolicyText } from './parse.js';
+import { fileIssue, parsePolicyText } from './parse.js';
+import { currentStamp, stampOf, waitUntilSettled } from './settle.js';
 import type {
   AccessRole,
   AccessRoleBinding,
@@ -22,15 +23,29 @@ export const DEFAULT_MAX_POLICY_FILE_BYTES = 4 * 1024 * 1024;
 export interface LoadOptions {
   /** Files larger than this are refused without being read. */
   maxFileBytes: number;
+  /** A changed file is read once its size and times stayed the same this long (settle.ts); 0: at once. */
+  stabilityWindowMs?: number;
+  /** Directories whose files are only replaced by rename (the admin state directory): read at once. */
+  atomicPaths?: readonly string[];
 }
 
-export type LoadResult =
+export type LoadResult = (
   | { ok: true; set: PolicySet; files: string[] }
-  | { ok: false; errors: PolicyIssue[]; warnings: PolicyIssue[]; files: string[] };
+  | { ok: false; errors: PolicyIssue[]; warnings: PolicyIssue[]; files: string[] }
+) & {
+  /** Files that changed while they were read: the result must not be used; read again later. */
+  changedWhileReading?: string[];
+  /** Every file read and its stamp (loads with a ParseCache): equal fingerprints, the same files. */
+  fingerprint?: string;
+};
+
+export const FILE_CHANGED_WHILE_READING = 'file changed while reading';
 
 export interface PolicyText {
   readonly file: string;
   readonly text: string | Uint8Array;
+  /** The file's stamp when it was read (settle.ts), remembered with its outcome. */
+  readonly stamp?: string | undefined;
 }
 
 /** What one file contributed, before the cross-file duplicate check. */
@@ -48,19 +63,28 @@ interface FileOutcome {
 export class ParseCache {
   readonly #entries = new Map<
     string,
-    { readonly text: string | Uint8Array; readonly outcome: FileOutcome }
+    { readonly text: string | Uint8Array; readonly outcome: FileOutcome; stamp?: string | undefined }
   >();
 
   get size(): number {
     return this.#entries.size;
   }
 
-  outcome(file: string, text: string | Uint8Array, parse: () => FileOutcome): FileOutcome {
+  outcome(file: string, text: string | Uint8Array, parse: () => FileOutcome, stamp?: string): FileOutcome {
     const cached = this.#entries.get(file);
-    if (cached !== undefined && sameText(cached.text, text)) return cached.outcome;
+    if (cached !== undefined && sameText(cached.text, text)) {
+      cached.stamp = stamp;
+      return cached.outcome;
+    }
     const outcome = parse();
-    this.#entries.set(file, { text, outcome });
+    this.#entries.set(file, { text, outcome, stamp });
     return outcome;
+  }
+
+  /** The text read last time, when the file still has the stamp it had then (it need not be read again). */
+  textWithStamp(file: string, stamp: string): string | Uint8Array | undefined {
+    const cached = this.#entries.get(file);
+    return cached?.stamp === stamp ? cached.text : undefined;
   }
 
   retainOnly(files: ReadonlySet<string>): void {
@@ -74,7 +98,7 @@ function sameText(a: string | Uint8Array, b: string | Uint8Array): boolean {
 }
 
 function withDefaults(options: Partial<LoadOptions> | undefined): LoadOptions {
-  return { maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES };
+  return { ...options, maxFileBytes: options?.maxFileBytes ?? DEFAULT_MAX_POLICY_FILE_BYTES };
 }
 
 /**
@@ -90,15 +114,37 @@ export async function loadPolicies(
 ): Promise<LoadResult> {
   const opts = withDefaults(options);
   const found = await findPolicyFiles(paths);
+  const stamps = new Map([...found.stats].map(([file, info]) => [file, stampOf(info)]));
+  await waitUntilSettled(stamps, {
+    windowMs: options?.stabilityWindowMs ?? 0,
+    atomicPaths: options?.atomicPaths ?? [],
+    known: (file, stamp) => cache?.textWithStamp(file, stamp) !== undefined,
+  });
   const texts: PolicyText[] = [...extraTexts];
   const issues = [...found.issues];
+  const changed: string[] = [];
   for (const file of found.files) {
+    const stamp = stamps.get(file);
+    const known = stamp === undefined ? undefined : cache?.textWithStamp(file, stamp);
+    if (known !== undefined) {
+      texts.push({ file, text: known, stamp });
+      continue;
+    }
     const read = await readPolicyFile(file, opts.maxFileBytes);
-    if ('issue' in read) issues.push(read.issue);
-    else texts.push({ file, text: read.bytes });
+    if ('issue' in read) {
+      issues.push(read.issue);
+      continue;
+    }
+    // Re-checked after reading: a writer that moved meanwhile gave us a mix of two versions.
+    if (stamp !== undefined && (await currentStamp(file)) !== stamp) {
+      changed.push(file);
+      issues.push(fileIssue(file, FILE_CHANGED_WHILE_READING));
+      continue;
+    }
+    texts.push({ file, text: read.bytes, stamp });
   }
   cache?.retainOnly(new Set(texts.map((t) => t.file)));
-  return assemble(
+  const assembled = assemble(
     texts,
     issues,
     opts,
@@ -106,6 +152,12 @@ export async function loadPolicies(
     cache,
     found.warnings,
   );
+  // Repeated loads (those with a cache) tell whether anything changed since the last one.
+  const result =
+    cache === undefined
+      ? assembled
+      : { ...assembled, fingerprint: [...stamps].map(([file, stamp]) => `${file}\0${stamp}`).join('\n') };
+  return changed.length === 0 ? result : { ...result, changedWhileReading: changed };
 }
 
 /** The same pipeline on in-memory texts (tests; the admin API validating a body before writing it). */
@@ -131,9 +183,9 @@ function assemble(
   const resources: Resource[] = [];
   const firstByKey = new Map<string, Resource>();
 
-  for (const { file, text } of texts) {
+  for (const { file, text, stamp } of texts) {
     const read = (): FileOutcome => readFile(file, text, options);
-    const outcome = cache === undefined ? read() : cache.outcome(file, text, read);
+    const outcome = cache === undefined ? read() : cache.outcome(file, text, read, stamp);
     errors.push(...outcome.errors);
     warnings.push(...outcome.warnings);
     for (const result of outcome.documents) {

@@ -124,8 +124,16 @@ export function parsePolicyText(file: string, data: string | Uint8Array, options
   }
 
   docs.forEach((doc, index) => {
-    for (const w of doc.warnings) result.warnings.push(yamlIssue(file, at(w.pos[0]), w.message));
-    if (doc.errors.length > 0) {
+    let unknownTags = false;
+    for (const w of doc.warnings) {
+      // A tag the schema does not know would be read as a plain string: refused, not guessed at.
+      if (w.code === 'TAG_RESOLVE_FAILED') {
+        unknownTags = true;
+        const tag = /: (\S+)$/.exec(w.message)?.[1] ?? w.message;
+        result.errors.push(yamlIssue(file, at(w.pos[0]), M.unknownTag(tag)));
+      } else result.warnings.push(yamlIssue(file, at(w.pos[0]), w.message));
+    }
+    if (doc.errors.length > 0 || unknownTags) {
       for (const e of doc.errors) result.errors.push(yamlIssue(file, at(e.pos[0]), e.message));
       return;
     }

@@ -87,7 +87,8 @@ describe('issue and verify', () => {
     const [header, payload] = token.split('.');
     expect(decode(header)).toEqual({ alg, typ: 'JWT' });
     const claims = decode(payload);
-    expect(Object.keys(claims).sort()).toEqual(['exp', 'groups', 'iat', 'name']);
+    expect(Object.keys(claims).sort()).toEqual(['exp', 'groups', 'iat', 'jti', 'name']);
+    expect(claims.jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(claims.exp - claims.iat).toBe(60);
     expect(await verifyToken(key, token)).toEqual({
       ok: true,

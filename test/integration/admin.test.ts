@@ -176,6 +176,8 @@ describe('the reference RBAC walk-through', () => {
     // Nobody else may write any more.
     expect((await call(server, 'DELETE', path)).status).toBe(403);
 
+    // stdout is asynchronous: the last line may reach the pipe just after its answer.
+    await expect.poll(() => audits(server).length).toBe(7);
     expect(audits(server).map((a) => [a.user, a.verb, a.type, a.name, a.result, a.status])).toEqual([
       ['admin', 'UPDATE', 'AccessRoleBinding', 'default', 'allowed', 200],
       ['admin', 'CREATE', 'AccessRole', 'backend-owner', 'allowed', 201],

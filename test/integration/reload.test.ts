@@ -194,7 +194,8 @@ describe('reload storm', () => {
     const dir = tempDir();
     const file = join(dir, 'policy.yaml');
     writeFileSync(file, ALLOW_ALL);
-    const { server: s, client: c } = await serve(dir);
+    // A storm of whole-file rewrites, each announced by SIGHUP: no need to wait for files to settle.
+    const { server: s, client: c } = await serve(dir, '--reload-stability-window', '0s');
 
     let stop = false;
     const seen = { allow: 0, deny: 0, failed: 0, other: 0 };

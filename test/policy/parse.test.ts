@@ -165,11 +165,14 @@ describe('parsePolicyText', () => {
     expect(errors(parse(`a: ${'['.repeat(60)}${']'.repeat(60)}\n`))).toEqual([]);
   });
 
-  it('passes warnings of the yaml library on', () => {
-    const r = parse('a: !custom x\n');
-    expect(r.errors).toEqual([]);
-    expect(r.warnings.map(formatIssue)).toEqual(['f.yaml:1:4: yaml: Unresolved tag: !custom']);
-    expect(plain(root(r))).toEqual({ a: 'x' });
+  it('refuses a tag the core schema does not know, on scalars and collections alike', () => {
+    const r = parse('a: !custom x\nb: !!str fine\nc: !other {d: 1}\n');
+    expect(r.errors.map(formatIssue)).toEqual([
+      'f.yaml:1:4: yaml: unknown YAML tag "!custom": only the YAML core schema\'s tags are accepted',
+      'f.yaml:3:4: yaml: unknown YAML tag "!other": only the YAML core schema\'s tags are accepted',
+    ]);
+    expect(r.documents).toEqual([]);
+    expect(errors(parse('a: !!str x\nb: !!int 3\n'))).toEqual([]);
   });
 
   it('gives an empty file no document and no issue', () => {
