@@ -22,7 +22,8 @@ Commands:
   validate   PATH...  check policy files; one line per violation
   explain    decide one request offline and say why
              --policies PATH (repeatable) --destination-mesh M --destination-tag k=v (repeatable)
-             [--client-san URI (repeatable) | --client-cert FILE] [--output text|json]
+             [--client-san URI (repeatable) | --client-cert FILE] [--sni NAME] [--output text|json]
+  convert    --to rules FILE...  print spec.rules equivalents of spec.from policies
   token      issue a user token for the admin API
              --name NAME [--group G]... [--valid-for DURATION] --token-signing-key FILE
 
@@ -58,6 +59,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import('./commands/validate.js')).validateCommand(rest);
       case 'explain':
         return await explainCommand(rest);
+      case 'convert': {
+        const { convertCommand, ConvertUsageError } = await import('./commands/convert.js');
+        try {
+          return await convertCommand(rest);
+        } catch (error) {
+          if (error instanceof ConvertUsageError) throw new UsageError(error.message);
+          throw error;
+        }
+      }
       case 'token':
         return await (await import('./commands/token.js')).tokenCommand(rest, process.env);
       case '--version':
@@ -103,6 +113,7 @@ async function explainCommand(args: readonly string[]): Promise<number> {
       'destination-tag': { type: 'string', multiple: true, default: [] },
       'client-san': { type: 'string', multiple: true, default: [] },
       'client-cert': { type: 'string' },
+      sni: { type: 'string' },
       output: { type: 'string', default: 'text' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -136,10 +147,10 @@ async function explainCommand(args: readonly string[]): Promise<number> {
     return 1;
   }
   const table = compilePolicySet(result.set);
-  const explanation = explain(table, makeDestination(values['destination-mesh'], tags), client);
+  const explanation = explain(table, makeDestination(values['destination-mesh'], tags, values.sni), client);
   process.stdout.write(
     values.output === 'json'
-      ? `${JSON.stringify(explainJson(explanation.decision))}\n`
+      ? `${JSON.stringify(explainJson(explanation.decision, explanation.rules))}\n`
       : explainText(explanation),
   );
   return 0;

@@ -8,6 +8,7 @@
  * fd 1 whose buffer is capped at `maxBufferBytes`: a stdout that cannot keep up loses lines (counted
  * in the summary as `outputDroppedBytes`) instead of holding them in memory.
  */
+import { ruleIndexOf } from './decision/rules.js';
 import type { EventEmitter } from 'node:events';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { Client, Decision, Destination } from './decision/types.js';
@@ -211,6 +212,8 @@ export function lineOf(decision: DecisionLabel, entry: DecisionLogEntry): Record
     policy: entry.decision.decidedBy?.policy ?? null,
     fromIndex: entry.decision.decidedBy?.fromIndex ?? null,
   };
+  const ruleIndex = ruleIndexOf(entry.decision.decidedBy);
+  if (ruleIndex !== undefined) line.ruleIndex = ruleIndex;
   if (http !== undefined) {
     line.method = clip(http.method);
     line.host = clip(http.host);

@@ -12,7 +12,6 @@ export const POLICY_MESSAGES = {
   required: 'in body is required',
   wrongType: (expected: string, actual: string): string => `in body must be of type ${expected}: "${actual}"`,
   notOneOf: (values: readonly string[]): string => `in body should be one of ${list(values)}`,
-  rulesNotSupported: 'is not supported: use spec.from',
 
   // --- rule level; Kuma wording ---
   mustBeDefined: 'must be defined',
@@ -35,6 +34,17 @@ export const POLICY_MESSAGES = {
     "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_', '.' symbols.",
   enabledBackendUnknown: 'has to be set to one of the backends in the mesh',
   backendNameReused: (name: string): string => `"${name}" name is already used for another backend`,
+  fromAndRules: "field 'from' must be empty when 'rules' is defined",
+  fromOrRulesRequired: "at least one of 'from' or 'rules' has to be defined",
+  ruleListRequired: "at least one of 'allow', 'allowWithShadowDeny', 'deny' has to be defined",
+  invalidSpiffeId: (reason: string): string => `must be a valid Spiffe ID: ${reason}`,
+  mustBeSet: 'must be set',
+  labelsOrNameAndNamespace: 'either labels or name and namespace must be specified',
+  sectionNameInboundOnly: 'can only be used with inbound policies',
+  // Kubernetes wording (IsDNS1123Subdomain)
+  dns1123SubdomainTooLong: 'must be no more than 253 characters',
+  dns1123Subdomain:
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
   meshServiceFromDeprecated:
     "MeshService value for 'from[].targetRef.kind' is deprecated, use MeshSubset with 'kuma.io/service' instead",
 
@@ -46,6 +56,9 @@ export const POLICY_MESSAGES = {
   duplicateName: (type: string, name: string, mesh: string | undefined, first: string): string =>
     `duplicate ${type} "${name}"${mesh === undefined ? '' : ` in mesh "${mesh}"`}, first defined at ${first}`,
   unknownFieldIgnored: 'unknown field, ignored',
+  matchMatchesNothing: 'sets neither spiffeID nor sni, so it matches no client; this match is ignored',
+  prefixNotAtBoundary: (value: string, example: string): string =>
+    `Prefix "${value}" is matched as raw text and does not end at a SPIFFE boundary (the end of the trust domain or a "/"): it also matches "${example}"`,
   unknownField: 'unknown field',
   ignoredOnGlobal: (type: string): string => `is ignored: ${type} is global (not bound to a mesh)`,
   ignoredInFrom: 'is ignored in a from entry (it only selects proxies in the top-level targetRef)',

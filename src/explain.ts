@@ -3,14 +3,18 @@
  * list, as the JSON of SPEC §4 (shared by `mtp-authz explain` and `POST /explain`) or as text.
  */
 import { decide } from './decision/decide.js';
+import type { RulesProgram } from './decision/rules.js';
 import type { CompiledEntry, DecisionTable } from './decision/table.js';
 import type { Client, Decision, Destination } from './decision/types.js';
+import { describeRules, ignoredReason } from './explain-rules.js';
 
 export interface ExplainJson {
   readonly action: Decision['action'];
   readonly via: Decision['via'];
   readonly decidedBy: Decision['decidedBy'];
   readonly policies: readonly string[];
+  /** Only for an inbound selected by a rules policy that from policies select too. */
+  readonly ignoredPolicies?: { readonly policies: readonly string[]; readonly reason: string };
 }
 
 export interface Explanation {
@@ -20,6 +24,8 @@ export interface Explanation {
   readonly mtls: string;
   /** The joined from list the decision was made on (empty before policy selection). */
   readonly entries: readonly CompiledEntry[];
+  /** Set when rules policies decided the inbound (Kuma 2.12+). */
+  readonly rules?: RulesProgram;
 }
 
 export function explain(
@@ -29,23 +35,35 @@ export function explain(
 ): Explanation {
   const decision = decide(table, destination, client);
   const mtls = destination === undefined ? 'unknown' : table.mtlsOf(destination.mesh);
-  const entries =
-    decision.policies.length > 0 && destination !== undefined ? table.program(destination).entries : [];
-  return { decision, destination, client, mtls, entries };
+  const program =
+    decision.policies.length > 0 && destination !== undefined ? table.program(destination) : undefined;
+  const rules = program?.rules;
+  return {
+    decision,
+    destination,
+    client,
+    mtls,
+    entries: program?.entries ?? [],
+    ...(rules ? { rules } : {}),
+  };
 }
 
-export function explainJson(decision: Decision): ExplainJson {
-  return {
+export function explainJson(decision: Decision, rules?: RulesProgram): ExplainJson {
+  const json: ExplainJson = {
     action: decision.action,
     via: decision.via,
     decidedBy: decision.decidedBy,
     policies: decision.policies,
   };
+  const ignored = rules?.ignoredFromPolicies ?? [];
+  if (rules === undefined || ignored.length === 0) return json;
+  return { ...json, ignoredPolicies: { policies: ignored, reason: ignoredReason(rules) } };
 }
 
 const VIA_TEXT: Record<Decision['via'], string> = {
   rule: 'decided by a from entry',
   'no-matching-from': 'no from entry covers the client: implicit deny',
+  'no-matching-rule': 'no match of any rule covers the client: implicit deny',
   'no-policy': 'no MeshTrafficPermission selects this inbound: implicit deny',
   'mtls-disabled': 'mTLS is disabled on the mesh: traffic permissions are not enforced',
   'permissive-plaintext': 'mTLS is PERMISSIVE and the client sent no certificate',
@@ -60,12 +78,18 @@ const VIA_TEXT: Record<Decision['via'], string> = {
 export function explainText(explanation: Explanation): string {
   const { decision, destination, client } = explanation;
   const lines: string[] = [];
-  lines.push(`Decision:    ${decision.action} (${decision.via}: ${VIA_TEXT[decision.via]})`);
+  const viaText =
+    explanation.rules !== undefined && decision.via === 'rule' ? 'decided by a rule' : VIA_TEXT[decision.via];
+  lines.push(`Decision:    ${decision.action} (${decision.via}: ${viaText})`);
   lines.push(
     `Destination: ${destination === undefined ? '(none)' : `mesh ${destination.mesh}, ${formatTags(destination.tags)}`}`,
   );
   lines.push(`Client:      ${describeClient(client)}`);
   lines.push(`Mesh mTLS:   ${explanation.mtls}`);
+  if (explanation.rules !== undefined) {
+    lines.push(...describeRules(explanation.rules, decision, client));
+    return `${lines.join('\n')}\n`;
+  }
   if (decision.policies.length > 0) {
     lines.push('', 'Selected policies (least specific first; a later entry overrides an earlier one):');
     decision.policies.forEach((name, i) => {
@@ -99,7 +123,7 @@ function describeEntry(entry: CompiledEntry): string {
   return entry.keys.map((k, i) => `${k}=${entry.values[i]}`).join(', ');
 }
 
-function describeClient(client: Client): string {
+export function describeClient(client: Client): string {
   if (client.kind === 'none') return '(plaintext: no certificate, no principal)';
   if (client.kind === 'invalid') return `(invalid: ${client.reason})`;
   const tags: string[] = [];

@@ -78,6 +78,7 @@ const KNOWN_MESH_SERIES: readonly (readonly [Action, Via])[] = [
   ['AllowWithShadowDeny', 'rule'],
   ['Deny', 'rule'],
   ['Deny', 'no-matching-from'],
+  ['Deny', 'no-matching-rule'],
   ['Deny', 'no-policy'],
   ['Deny', 'no-identity'],
   ['Deny', 'mesh-mismatch'],

@@ -4,6 +4,7 @@
  * compared by allowed-ness: a change is counted (`mtp_authz_shadow_policy_checks_total`) and logged,
  * the enforced answer is sent unchanged.
  */
+import { ruleIndexOf } from './decision/rules.js';
 import type { Decision, Via } from './decision/types.js';
 import type { Action } from './policy/types.js';
 
@@ -16,6 +17,8 @@ export interface ShadowDifference {
   readonly via: Via;
   readonly policy: string | null;
   readonly fromIndex: number | null;
+  /** Set when a `spec.rules` rule decided. */
+  readonly ruleIndex?: number;
 }
 
 export interface ShadowResult {
@@ -50,6 +53,12 @@ export function compareShadow(enforced: Decision, shadow: Decision): ShadowResul
       via: shadow.via,
       policy: shadow.decidedBy?.policy ?? null,
       fromIndex: shadow.decidedBy?.fromIndex ?? null,
+      ...ruleIndexField(shadow),
     },
   };
+}
+
+function ruleIndexField(decision: Decision): { ruleIndex?: number } {
+  const ruleIndex = ruleIndexOf(decision.decidedBy);
+  return ruleIndex === undefined ? {} : { ruleIndex };
 }

@@ -295,6 +295,113 @@ describe('mtp-authz explain', () => {
   });
 });
 
+describe('mtp-authz explain with spec.rules', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-rules-'));
+  writeFileSync(
+    join(dir, 'policies.yaml'),
+    `type: MeshTrafficPermission
+name: allow-all-from
+spec:
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+---
+type: MeshTrafficPermission
+name: backend-rules
+spec:
+  targetRef: {kind: MeshService, name: backend}
+  rules:
+    - default:
+        deny:
+          - spiffeID: {type: Exact, value: "spiffe://default/orders"}
+        allow:
+          - spiffeID: {type: Prefix, value: "spiffe://default"}
+          - sni: {type: Exact, value: backend.mesh}
+`,
+  );
+  const run = (...args: string[]) =>
+    cli('explain', '--policies', dir, '--destination-tag', 'kuma.io/service=backend', ...args);
+
+  it('names the deciding rule and match, and the from policies the rules policy made ignored', () => {
+    const json = run('--client-san', 'spiffe://default/orders', '--output', 'json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      action: 'Deny',
+      via: 'rule',
+      decidedBy: {
+        policy: 'backend-rules',
+        ruleIndex: 0,
+        match: { list: 'deny', index: 0, spiffeID: { type: 'Exact', value: 'spiffe://default/orders' } },
+      },
+      policies: ['backend-rules'],
+      ignoredPolicies: {
+        policies: ['allow-all-from'],
+        reason: 'from-policies ignored: rules policy backend-rules selects this inbound',
+      },
+    });
+  });
+
+  it('reads --sni for sni matches, and says no-matching-rule when nothing matches', () => {
+    const other = JSON.parse(run('--client-san', 'spiffe://other/web', '--output', 'json').stdout);
+    expect(other).toMatchObject({ action: 'Deny', via: 'no-matching-rule', decidedBy: null });
+    const bySni = JSON.parse(
+      run('--client-san', 'spiffe://other/web', '--sni', 'backend.mesh', '--output', 'json').stdout,
+    );
+    expect(bySni.decidedBy).toMatchObject({ policy: 'backend-rules', match: { list: 'allow', index: 1 } });
+  });
+
+  it('explains in text: the rules policies, the ignored ones and why, every match in precedence order', () => {
+    const text = run('--client-san', 'spiffe://default/web');
+    expect(text.stdout).toBe(
+      [
+        'Decision:    Allow (rule: decided by a rule)',
+        'Destination: mesh default, kuma.io/service=backend',
+        'Client:      mesh default, kuma.io/service=web',
+        'Mesh mTLS:   strict',
+        'Client SANs: "spiffe://default/web" (what spiffeID matches read)',
+        '',
+        'Selected rules policies (least specific first):',
+        '  1. backend-rules',
+        '',
+        'Ignored (from-policies ignored: rules policy backend-rules selects this inbound):',
+        '  - allow-all-from',
+        '',
+        'Matches (any deny wins, then allowWithShadowDeny, then allow):',
+        '    1. backend-rules rules[0].deny[0]   Deny                spiffeID Exact spiffe://default/orders',
+        '    2. backend-rules rules[0].allow[0]  Allow               spiffeID Prefix spiffe://default  <- decided',
+        '    3. backend-rules rules[0].allow[1]  Allow               sni Exact backend.mesh',
+        '',
+        'Decided by:  backend-rules rules[0].allow[0]',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('mtp-authz convert --to rules', () => {
+  it('prints the rules equivalents that load and validate, and exits 0 when everything converted', () => {
+    const run = cli('convert', '--to', 'rules', join(EXAMPLES, 'default'));
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain('# kept as it is: deny-all: it denies every client');
+    expect(run.stdout).toContain(
+      '  rules:\n    - default:\n        allow:\n          - spiffeID:\n              type: Exact\n              value: spiffe://default/orders\n',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'mtp-cli-convert-'));
+    writeFileSync(join(dir, 'converted.yaml'), run.stdout);
+    expect(cli('validate', dir)).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('says where there is no exact translation and exits 1; needs --to rules', () => {
+    const run = cli('convert', '--to', 'rules', join(EXAMPLES, 'zones'));
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      '# not converted: example-with-tags from[0]: a tag-based MeshSubset has no SPIFFE-ID equivalent (SPIFFE IDs carry no tags)',
+    );
+    expect(cli('convert', join(EXAMPLES, 'zones'))).toMatchObject({ code: 2 });
+    expect(cli('convert', '--to', 'rules').stderr).toContain('convert needs at least one FILE');
+  });
+});
+
 describe('help, version and usage errors', () => {
   it('--version prints the package version', () => {
     const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };

@@ -97,6 +97,22 @@ describe('decision log lines', () => {
     ]);
   });
 
+  it('names the rule of a spec.rules policy that decided: fromIndex null, ruleIndex set', () => {
+    const { log, lines } = setup();
+    const byRule: Decision = {
+      action: 'Deny',
+      via: 'rule',
+      decidedBy: {
+        policy: 'backend',
+        ruleIndex: 1,
+        match: { list: 'deny', index: 0, spiffeID: { type: 'Exact', value: 'spiffe://payments/orders' } },
+      },
+      policies: ['backend'],
+    };
+    log.record({ ...denyEntry, decision: byRule });
+    expect(lines[0]).toMatchObject({ policy: 'backend', fromIndex: null, ruleIndex: 1 });
+  });
+
   it('logs a shadow-deny as decision shadow_deny, with the policy whose entry decided', () => {
     const { log, lines } = setup();
     log.record({ ...denyEntry, decision: SHADOW_DENY, http: undefined });

@@ -117,6 +117,7 @@ describe('createMetrics', () => {
           'deny/mesh-mismatch',
           'deny/no-identity',
           'deny/no-matching-from',
+          'deny/no-matching-rule',
           'deny/no-policy',
           'deny/rule',
           'shadow_deny/rule',

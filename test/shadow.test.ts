@@ -4,6 +4,7 @@ import type { Decision } from '../src/decision/types.js';
 import { compilePolicySet, compileTables } from '../src/policy/compile.js';
 import { compareShadow, isAllowed, shadowOutcome } from '../src/shadow.js';
 import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from './support/policies.js';
+import { exact, rule, rulesMtp } from './support/rules-policies.js';
 
 const SHADOW = { 'kuma.io/effect': 'shadow' };
 const orders = client('orders');
@@ -111,5 +112,28 @@ describe('shadow policies', () => {
     expect(compileTables(policySet([allowAll]), 1).shadowTable).toBeUndefined();
     const enforcedLabel = mtp('x', mesh(), [[mesh(), 'Allow']], { labels: { 'kuma.io/effect': 'enforce' } });
     expect(compileTables(policySet([enforcedLabel]), 1).shadowTable).toBeUndefined();
+  });
+
+  it('a shadow rules policy taking the inbound over is compared like any other, with its rule index', () => {
+    const tryRules = rulesMtp(
+      'try-rules',
+      service('backend'),
+      [rule({ deny: [exact('spiffe://default/orders')] })],
+      {
+        labels: SHADOW,
+      },
+    );
+    const set = policySet([allowAll, tryRules], [meshDoc('default', 'strict')]);
+    const tables = compileTables(set, 1);
+    const enforced = decide(tables.table, backend, orders);
+    const result = compareShadow(enforced, decide(tables.shadowTable ?? tables.table, backend, orders));
+    expect(result.difference).toEqual({
+      outcome: 'would_deny',
+      action: 'Deny',
+      via: 'rule',
+      policy: 'try-rules',
+      fromIndex: null,
+      ruleIndex: 0,
+    });
   });
 });

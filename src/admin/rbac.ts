@@ -118,6 +118,9 @@ function ruleGrants(rule: AccessRule, request: AuthorizeRequest): boolean {
 function isCovered(policy: MeshTrafficPermission, when: readonly AccessQualifier[]): boolean {
   // A `to` qualifier is for policies with a `to` list; it never matches a MeshTrafficPermission.
   const usable = when.filter((q) => q.to === undefined && acceptsTarget(q, policy.targetRef));
+  // A `spec.rules` policy has no from list: only a qualifier that leaves `from` open covers it
+  // (a `from` qualifier limits which clients its holder may write about; rules name any client).
+  if (policy.rules !== undefined) return usable.some((q) => q.from === undefined);
   if (policy.from.length === 0) return usable.length > 0;
   return policy.from.every((entry) =>
     usable.some((q) => q.from?.targetRef === undefined || sameTargetRef(q.from.targetRef, entry.targetRef)),
@@ -125,7 +128,17 @@ function isCovered(policy: MeshTrafficPermission, when: readonly AccessQualifier
 }
 
 function acceptsTarget(qualifier: AccessQualifier, targetRef: TargetRef): boolean {
-  return qualifier.targetRef === undefined || sameTargetRef(qualifier.targetRef, targetRef);
+  if (qualifier.targetRef === undefined) return true;
+  // Qualifiers compare kind, name and tags only; a target narrowed by more (a Dataplane's namespace,
+  // labels or section name) cannot be told apart by them, so only a qualifier without targetRef fits.
+  if (
+    targetRef.namespace !== undefined ||
+    targetRef.labels !== undefined ||
+    targetRef.sectionName !== undefined
+  ) {
+    return false;
+  }
+  return sameTargetRef(qualifier.targetRef, targetRef);
 }
 
 /** Equal kind, name and tags; absent tags equal `{}`, an absent name equals `''`; proxyTypes ignored. */

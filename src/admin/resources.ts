@@ -10,9 +10,11 @@ import type {
   AccessRule,
   AccessTargetRef,
   MeshTrafficPermission,
+  MtpRule,
   PolicySet,
   TargetRef,
 } from '../policy/types.js';
+import { RULE_LISTS } from '../policy/types.js';
 import { mergeBuiltins } from './builtins.js';
 import type { StoredType } from './store.js';
 
@@ -56,13 +58,16 @@ export function toUniversal(resource: ManagedResource): UniversalDocument {
         mesh: resource.mesh,
         name: resource.name,
         ...labels,
-        spec: {
-          targetRef: targetRefDoc(resource.targetRef),
-          from: resource.from.map((entry) => ({
-            targetRef: targetRefDoc(entry.targetRef),
-            default: { action: entry.action },
-          })),
-        },
+        spec:
+          resource.rules === undefined
+            ? {
+                targetRef: topTargetRefDoc(resource),
+                from: resource.from.map((entry) => ({
+                  targetRef: targetRefDoc(entry.targetRef),
+                  default: { action: entry.action },
+                })),
+              }
+            : { targetRef: topTargetRefDoc(resource), rules: resource.rules.map(rulesRuleDoc) },
       };
     case 'AccessRole':
       return { type: resource.type, name: resource.name, ...labels, rules: resource.rules.map(ruleDoc) };
@@ -83,7 +88,28 @@ function targetRefDoc(ref: TargetRef | AccessTargetRef): Record<string, unknown>
   if (ref.tags !== undefined) doc.tags = { ...ref.tags };
   if ('proxyTypes' in ref && ref.proxyTypes !== undefined && ref.proxyTypes.length > 0)
     doc.proxyTypes = [...ref.proxyTypes];
+  if ('namespace' in ref && ref.namespace !== undefined) doc.namespace = ref.namespace;
+  if ('labels' in ref && ref.labels !== undefined) doc.labels = { ...ref.labels };
+  if ('sectionName' in ref && ref.sectionName !== undefined) doc.sectionName = ref.sectionName;
   return doc;
+}
+
+/** The Universal form has no namespace: a Dataplane name keeps the one it was resolved in. */
+function topTargetRefDoc(policy: MeshTrafficPermission): Record<string, unknown> {
+  const doc = targetRefDoc(policy.targetRef);
+  const ref = policy.targetRef;
+  if (ref.kind === 'Dataplane' && ref.name !== undefined && ref.namespace === undefined && policy.namespace) {
+    doc.namespace = policy.namespace;
+  }
+  return doc;
+}
+
+function rulesRuleDoc(rule: MtpRule): Record<string, unknown> {
+  const conf: Record<string, unknown> = {};
+  for (const list of RULE_LISTS) {
+    if (rule[list].length > 0) conf[list] = rule[list].map((match) => ({ ...match }));
+  }
+  return { default: conf };
 }
 
 /** Empty `types` / `names` / `when` are left out: absent and empty mean the same. */

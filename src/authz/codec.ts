@@ -45,9 +45,11 @@ export const TEXT_FIELD = {
   httpHost: 6,
   /** attributes.request.http.path */
   httpPath: 7,
+  /** attributes.tls_session.sni */
+  tlsSni: 8,
 } as const;
 export type TextField = (typeof TEXT_FIELD)[keyof typeof TEXT_FIELD];
-const TEXT_FIELD_COUNT = 8;
+const TEXT_FIELD_COUNT = 9;
 
 /**
  * Where the fields mtp-authz reads lie in the bytes of one CheckRequest. Decoding checks the
@@ -393,9 +395,20 @@ function attributeContext(c: Cursor, end: number, view: CheckRequestView): void 
         mapEntry(c, end);
         if (keyIs(c, DESTINATION_TAGS_KEY)) entryValue(c, view, TEXT_FIELD.destinationTagsExtension);
         break;
+      case 12: // tls_session
+        tlsSession(c, lengthEnd(c, end), view);
+        break;
       default:
         skip(c, end);
     }
+  }
+  closeMessage(c, end);
+}
+
+function tlsSession(c: Cursor, end: number, view: CheckRequestView): void {
+  while (c.pos < end) {
+    if (nextField(c, end) === 1 && c.wireType === WIRE_LEN) span(c, end, view, TEXT_FIELD.tlsSni);
+    else skip(c, end);
   }
   closeMessage(c, end);
 }

@@ -37,20 +37,22 @@ export function buildDestination(
   if (tags === undefined) return undefined;
   // The service the local certificate proves is authoritative over any tag text.
   tags.set(SERVICE_TAG, service);
-  return makeDestination(mesh, tags);
+  return makeDestination(mesh, tags, view.has(SNI) ? view.text(SNI) : undefined);
 }
 
-/** What a destination was built from: the destination message's bytes plus the tag source used. */
+/** What a destination was built from: the destination message's bytes, the tag source used, the SNI. */
 interface Remembered {
   readonly peer: Buffer;
   readonly extension: Buffer | undefined;
+  readonly sni: Buffer | undefined;
   readonly metadata: string | undefined;
   readonly destination: Destination | undefined;
 }
 
 const EXTENSION = TEXT_FIELD.destinationTagsExtension;
+const SNI = TEXT_FIELD.tlsSni;
 
-/** True when `entry` was built from exactly this request's destination bytes and tag source. */
+/** True when `entry` was built from exactly this request's destination bytes, tag source and SNI. */
 function matches(entry: Remembered, view: CheckRequestView, metadata: string | undefined): boolean {
   if (
     entry.metadata !== metadata ||
@@ -58,6 +60,10 @@ function matches(entry: Remembered, view: CheckRequestView, metadata: string | u
   ) {
     return false;
   }
+  if (view.has(SNI)) {
+    if (entry.sni === undefined || !sameBytes(entry.sni, view.bytes, view.start(SNI), view.end(SNI)))
+      return false;
+  } else if (entry.sni !== undefined) return false;
   if (!view.has(EXTENSION)) return entry.extension === undefined;
   return (
     entry.extension !== undefined &&
@@ -106,6 +112,7 @@ export class DestinationResolver {
 
     let hash = hashBytes(bytes, peerStart, peerEnd);
     if (hasExtension) hash = hashBytes(bytes, extensionStart, extensionEnd, hash);
+    if (view.has(SNI)) hash = hashBytes(bytes, view.start(SNI), view.end(SNI), hash);
     else if (metadata !== undefined) hash = (hash ^ (metadata.length + 1)) & 0x3fffffff;
 
     const bucket = this.#memo.get(hash);
@@ -123,6 +130,7 @@ export class DestinationResolver {
     const entry: Remembered = {
       peer: copyBytes(bytes, peerStart, peerEnd),
       extension: hasExtension ? copyBytes(bytes, extensionStart, extensionEnd) : undefined,
+      sni: view.has(SNI) ? copyBytes(bytes, view.start(SNI), view.end(SNI)) : undefined,
       metadata,
       destination,
     };

@@ -4,6 +4,7 @@
  */
 import { type AtomIndex, buildAtomIndex } from './atom-index.js';
 import { evaluateMultiValued } from './multi-valued.js';
+import { decideRules } from './rules.js';
 import type { CompiledEntry, DecisionTable, InboundProgram } from './table.js';
 import type { Client, ClientIdentity, DecidedBy, Decision, Destination, Via } from './types.js';
 
@@ -28,9 +29,11 @@ export function decide(table: DecisionTable, destination: Destination | undefine
   if (client.kind === 'invalid') return INVALID_IDENTITY;
   if (client.kind === 'none') return mtls === 'permissive' ? PERMISSIVE_PLAINTEXT : NO_IDENTITY;
   const identity = client.identity;
+  const program = table.program(destination);
+  // Rules policies authorize by SPIFFE ID alone: no trust-domain-equals-mesh check (SPEC §2.6).
+  if (program.rules !== undefined) return decideRules(program.rules, identity, destination);
   if (identity.mesh !== destination.mesh) return MESH_MISMATCH;
 
-  const program = table.program(destination);
   if (program.entries.length === 0) return program.policies.length === 0 ? NO_POLICY : noMatch(program);
   return identity.multiValued || !isSimple(program)
     ? decideByAtoms(program, identity)

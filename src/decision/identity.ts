@@ -135,14 +135,16 @@ export function makeIdentity(
     if (values.length > 1) multiValued = true;
     canonical.push([k, values]);
   }
-  // JSON keeps keys and values apart whatever characters they hold.
-  return { mesh, tags, multiValued, key: JSON.stringify([mesh, canonical]), sans };
+  // JSON keeps keys and values apart whatever characters they hold. The SANs are part of the key:
+  // `spec.rules` decide on their exact text and order.
+  return { mesh, tags, multiValued, key: JSON.stringify([mesh, canonical, sans]), sans };
 }
 
 /** A destination inbound; `tags` must hold `kuma.io/service`. */
-export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>): Destination {
+export function makeDestination(mesh: string, tags: ReadonlyMap<string, string>, sni?: string): Destination {
   const canonical = [...tags.keys()].sort().map((k) => [k, tags.get(k)]);
-  return { mesh, tags, key: JSON.stringify([mesh, canonical]) };
+  if (sni === undefined) return { mesh, tags, key: JSON.stringify([mesh, canonical]) };
+  return { mesh, tags, sni, key: JSON.stringify([mesh, canonical, sni]) };
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { Action, MtlsMode } from '../policy/types.js';
 import { SERVICE_TAG } from '../policy/types.js';
 import type { AtomIndex } from './atom-index.js';
+import type { CompiledRule, RulesProgram } from './rules.js';
 import type { Decision, Destination } from './types.js';
 
 /** One `from` entry, its targetRef flattened to the (key, value) pairs a client must carry. */
@@ -24,6 +25,8 @@ export interface CompiledPolicy {
   readonly rank: number;
   readonly selector: Selector;
   readonly entries: readonly CompiledEntry[];
+  /** Set for a policy written with `spec.rules` (its `entries` are then empty). */
+  readonly rules?: readonly CompiledRule[];
 }
 
 /** The top-level targetRef as a predicate on inbound tags. */
@@ -44,6 +47,8 @@ export interface InboundProgram {
   /** The answer each deciding entry gives here, made once: equal answers are the same object. */
   decisions?: Map<CompiledEntry, Decision>;
   noMatch?: Decision;
+  /** Set when a rules policy selects the inbound: then only rules decide (Kuma 2.14). */
+  readonly rules?: RulesProgram;
   /** Deny for a multi-valued client past the evaluation's work bound. */
   tooComplex?: Decision;
 }
@@ -115,10 +120,20 @@ export class DecisionTable {
       for (const policy of scoped) if (matchesTags(policy.selector, tags)) selected.push(policy);
     if (selected.length === 0) return EMPTY_PROGRAM;
     selected.sort((a, b) => a.rank - b.rank);
+    if (selected.some((p) => p.rules !== undefined)) return rulesProgram(selected);
     const entries: CompiledEntry[] = [];
     for (const policy of selected) for (const entry of policy.entries) entries.push(entry);
     return { policies: selected.map((p) => p.name), entries };
   }
+}
+
+/** An inbound selected by a rules policy: its from policies are ignored, as Kuma 2.14 does. */
+function rulesProgram(selected: readonly CompiledPolicy[]): InboundProgram {
+  const withRules = selected.filter((p) => p.rules !== undefined);
+  const policies = withRules.map((p) => p.name);
+  const rules = withRules.flatMap((p) => p.rules ?? []);
+  const ignoredFromPolicies = selected.filter((p) => p.rules === undefined).map((p) => p.name);
+  return { policies, entries: [], rules: { rules, policies, ignoredFromPolicies } };
 }
 
 function matchesTags(selector: Selector, tags: ReadonlyMap<string, string>): boolean {

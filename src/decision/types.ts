@@ -2,11 +2,12 @@
  * The vocabulary of the hot path: who calls (client identity), what is called (destination),
  * and what was decided. Built by the Envoy-facing edge or the CLI, consumed by decide().
  */
-import type { Action } from '../policy/types.js';
+import type { Action, RuleList, RuleMatch } from '../policy/types.js';
 
 export const VIAS = [
   'rule',
   'no-matching-from',
+  'no-matching-rule',
   'no-policy',
   'mtls-disabled',
   'permissive-plaintext',
@@ -26,9 +27,12 @@ export interface ClientIdentity {
   readonly tags: ReadonlyMap<string, readonly string[]>;
   /** True when some key carries two or more values (a proxy with several inbounds). */
   readonly multiValued: boolean;
-  /** Canonical text of mesh + sorted tags: equal identities have equal keys. */
+  /** Canonical text of mesh + sorted tags + the URI SANs: equal identities have equal keys. */
   readonly key: string;
-  /** Every URI SAN the client presented, exactly as presented and in order (ignored ones too). */
+  /**
+   * Every URI SAN the client presented, exactly as presented and in order (ignored ones too):
+   * `spec.rules` matchers read them joined with `,`, as Envoy does.
+   */
   readonly sans: readonly string[];
 }
 
@@ -51,19 +55,35 @@ export interface Destination {
   readonly mesh: string;
   /** Inbound tags; always holds `kuma.io/service`. */
   readonly tags: ReadonlyMap<string, string>;
-  /** Canonical text of mesh + sorted tags. */
+  /** The TLS server name the client asked for (`tls_session.sni`), read by `sni` matchers. */
+  readonly sni?: string;
+  /** Canonical text of mesh + sorted tags (+ SNI when present). */
   readonly key: string;
 }
 
-export interface DecidedBy {
+/** What decided: a `from` entry, or one match of a `spec.rules` rule. */
+export type DecidedBy = FromDecidedBy | RuleDecidedBy;
+
+export interface FromDecidedBy {
   readonly policy: string;
   readonly fromIndex: number;
+}
+
+export interface RuleDecidedBy {
+  readonly policy: string;
+  readonly fromIndex?: undefined;
+  readonly ruleIndex: number;
+  /** Which list of `spec.rules[ruleIndex].default`, which item of it, and what it matched on. */
+  readonly match: { readonly list: RuleList; readonly index: number } & RuleMatch;
 }
 
 export interface Decision {
   readonly action: Action;
   readonly via: Via;
   readonly decidedBy: DecidedBy | null;
-  /** Names of the selected policies, least specific first (the order their from lists are joined). */
+  /**
+   * Names of the policies evaluated, least specific first (the order their from lists are joined);
+   * for an inbound selected by a `rules` policy, the `rules` policies only.
+   */
   readonly policies: readonly string[];
 }

@@ -51,7 +51,7 @@ export interface ExplainAnswer {
 
 type Parsed<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly problem: Problem };
 
-const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert']);
+const EXPLAIN_FIELDS = new Set(['destinationMesh', 'destinationTags', 'clientSans', 'clientCert', 'sni']);
 
 export function problem(status: number, title: string, detail: string): Problem {
   return { status, title, detail };
@@ -83,7 +83,8 @@ export function answerExplain(
   }
   const request = parseExplainRequest(text, limits);
   if (!request.ok) return { status: request.problem.status, body: request.problem };
-  return { status: 200, body: explainJson(explain(table, request.destination, request.client).decision) };
+  const explanation = explain(table, request.destination, request.client);
+  return { status: 200, body: explainJson(explanation.decision, explanation.rules) };
 }
 
 /** The body of POST /explain → destination and client, or the precise reason it is not usable. */
@@ -101,7 +102,7 @@ export function parseExplainRequest(
   for (const key of Object.keys(body)) {
     if (!EXPLAIN_FIELDS.has(key)) {
       return badRequest(
-        `unknown field ${JSON.stringify(key)}: expected destinationMesh, destinationTags, clientSans or clientCert`,
+        `unknown field ${JSON.stringify(key)}: expected destinationMesh, destinationTags, clientSans, clientCert or sni`,
       );
     }
   }
@@ -130,6 +131,8 @@ export function parseExplainRequest(
   }
   if (!tags.has(SERVICE_TAG)) return badRequest(`destinationTags must include "${SERVICE_TAG}"`);
 
+  const sni = body.sni;
+  if (sni !== undefined && typeof sni !== 'string') return badRequest('sni must be a string');
   const sans = body.clientSans;
   const cert = body.clientCert;
   if (sans !== undefined && cert !== undefined) {
@@ -140,7 +143,11 @@ export function parseExplainRequest(
     if (!Array.isArray(sans)) return badRequest('clientSans must be an array of URI strings');
     // More SANs than a certificate may carry: the answer a Check would get, without reading them.
     if (sans.length > limits.maxUriSans) {
-      return { ok: true, destination: makeDestination(mesh, tags), client: tooManySans('client', limits) };
+      return {
+        ok: true,
+        destination: makeDestination(mesh, tags, sni),
+        client: tooManySans('client', limits),
+      };
     }
     const uris: string[] = [];
     for (const [i, uri] of sans.entries()) {
@@ -156,7 +163,7 @@ export function parseExplainRequest(
     // Exactly what a Check carrying this certificate gets, its identity bounds included.
     client = clientFromCertificate(encodeURIComponent(cert), limits);
   }
-  return { ok: true, destination: makeDestination(mesh, tags), client };
+  return { ok: true, destination: makeDestination(mesh, tags, sni), client };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

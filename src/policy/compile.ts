@@ -9,6 +9,7 @@ import {
   type MeshTable,
   type Selector,
 } from '../decision/table.js';
+import { compareDataplaneTargets, compileRules, dataplaneSelector } from './compile-rules.js';
 import type { MeshTrafficPermission, MtlsMode, PolicySet, TargetRef, TargetRefKind } from './types.js';
 import { DISPLAY_NAME_LABEL, EFFECT_LABEL, ORIGIN_LABEL, SERVICE_TAG } from './types.js';
 
@@ -20,9 +21,10 @@ export interface CompileOptions {
 
 const KIND_RANK: Record<TargetRefKind, number> = {
   Mesh: 0,
-  MeshSubset: 1,
-  MeshService: 2,
-  MeshServiceSubset: 3,
+  Dataplane: 1,
+  MeshSubset: 2,
+  MeshService: 3,
+  MeshServiceSubset: 4,
 };
 
 export function isShadowPolicy(policy: MeshTrafficPermission): boolean {
@@ -77,10 +79,13 @@ function compileMesh(name: string, mtls: MtlsMode, policies: MeshTrafficPermissi
   const byService = new Map<string, CompiledPolicy[]>();
   ordered.forEach((policy, rank) => {
     if (!selectsSidecars(policy.targetRef)) return;
+    const rules = compileRules(policy);
     const compiled: CompiledPolicy = {
       name: policy.name,
       rank,
-      selector: selectorOf(policy.targetRef),
+      ...(rules === undefined ? {} : { rules }),
+      selector:
+        policy.targetRef.kind === 'Dataplane' ? dataplaneSelector(policy) : selectorOf(policy.targetRef),
       entries: policy.from.map((entry, fromIndex): CompiledEntry => {
         const { keys, values } = flatten(entry.targetRef);
         return { policy: policy.name, fromIndex, action: entry.action, keys, values };
@@ -104,6 +109,7 @@ function compileMesh(name: string, mtls: MtlsMode, policies: MeshTrafficPermissi
 export function compareKumaOrder(a: MeshTrafficPermission, b: MeshTrafficPermission): number {
   return (
     KIND_RANK[a.targetRef.kind] - KIND_RANK[b.targetRef.kind] ||
+    compareDataplaneTargets(a.targetRef, b.targetRef) ||
     originRank(a) - originRank(b) ||
     compareDescending(displayName(a), displayName(b)) ||
     compareDescending(a.name, b.name)

@@ -3,7 +3,13 @@
  * compiler consumes. Nothing here knows about YAML; nothing here is read on the hot path.
  */
 
-export const TARGET_REF_KINDS = ['Mesh', 'MeshSubset', 'MeshService', 'MeshServiceSubset'] as const;
+export const TARGET_REF_KINDS = [
+  'Mesh',
+  'MeshSubset',
+  'MeshService',
+  'MeshServiceSubset',
+  'Dataplane',
+] as const;
 export type TargetRefKind = (typeof TARGET_REF_KINDS)[number];
 
 export const ACTIONS = ['Allow', 'Deny', 'AllowWithShadowDeny'] as const;
@@ -26,12 +32,37 @@ export interface TargetRef {
   readonly tags?: Readonly<Record<string, string>>;
   /** Top-level Mesh / MeshSubset only; empty or absent means every proxy type. */
   readonly proxyTypes?: readonly ProxyType[];
+  /** Top-level Dataplane only (Kuma 2.10+): which proxies, and which of their inbounds. */
+  readonly namespace?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly sectionName?: string;
 }
 
 export interface FromEntry {
   readonly targetRef: TargetRef;
   readonly action: Action;
 }
+
+export const SPIFFE_MATCH_TYPES = ['Exact', 'Prefix'] as const;
+export type SpiffeIdMatchType = (typeof SPIFFE_MATCH_TYPES)[number];
+export const SNI_MATCH_TYPES = ['Exact'] as const;
+
+/** One entry of a `spec.rules[].default` list (Kuma 2.12+); both parts set means both must match. */
+export interface RuleMatch {
+  readonly spiffeID?: { readonly type: SpiffeIdMatchType; readonly value: string };
+  /** Kuma 2.14+. */
+  readonly sni?: { readonly type: 'Exact'; readonly value: string };
+}
+
+/** `spec.rules[i].default`: absent lists are empty. */
+export interface MtpRule {
+  readonly deny: readonly RuleMatch[];
+  readonly allowWithShadowDeny: readonly RuleMatch[];
+  readonly allow: readonly RuleMatch[];
+}
+
+export const RULE_LISTS = ['deny', 'allowWithShadowDeny', 'allow'] as const;
+export type RuleList = (typeof RULE_LISTS)[number];
 
 export type ResourceForm = 'universal' | 'kubernetes';
 
@@ -48,7 +79,12 @@ export interface MeshTrafficPermission extends ResourceBase {
   readonly mesh: string;
   /** Omitted spec.targetRef is stored as {kind: Mesh}. */
   readonly targetRef: TargetRef;
+  /** Empty for a policy written with `spec.rules`. */
   readonly from: readonly FromEntry[];
+  /** Set (non-empty) exactly when the policy is written with `spec.rules` (Kuma 2.12+). */
+  readonly rules?: readonly MtpRule[];
+  /** Kubernetes form: `metadata.namespace`, used to resolve a Dataplane targetRef by name. */
+  readonly namespace?: string;
 }
 
 export type MtlsMode = 'disabled' | 'strict' | 'permissive';

@@ -1,7 +1,10 @@
-/** The `spec` of a MeshTrafficPermission: Kuma 2.7's classic `targetRef` + `from` API. */
+/**
+ * The `spec` of a MeshTrafficPermission: Kuma 2.7's classic `targetRef` + `from` API, or Kuma
+ * 2.12+'s `rules` (validate-rules.ts); never both in one policy.
+ */
 import { POLICY_MESSAGES as M } from '../errors.js';
 import type { LEntry, LMap, Pos } from './parse.js';
-import { ACTIONS, type Action, type FromEntry, type TargetRef } from './types.js';
+import { ACTIONS, type Action, type FromEntry, type MtpRule, type TargetRef } from './types.js';
 import {
   asEnum,
   asMap,
@@ -12,9 +15,10 @@ import {
   fieldPath,
   indexPath,
 } from './validate-context.js';
+import { validateRules } from './validate-rules.js';
 import { validateTargetRef } from './validate-target-ref.js';
 
-const SPEC_FIELDS = ['targetRef', 'from'] as const;
+const SPEC_FIELDS = ['targetRef', 'from', 'rules'] as const;
 const FROM_FIELDS = ['targetRef', 'default'] as const;
 const DEFAULT_FIELDS = ['action'] as const;
 
@@ -23,6 +27,8 @@ const MESH_TARGET_REF: TargetRef = { kind: 'Mesh' };
 export interface MtpSpec {
   readonly targetRef: TargetRef;
   readonly from: FromEntry[];
+  /** Set only for a policy written with `spec.rules`. */
+  readonly rules?: MtpRule[];
 }
 
 /**
@@ -34,11 +40,8 @@ export function validateMtpSpec(f: Findings, specEntry: LEntry | undefined, pos:
   if (specEntry !== undefined && spec === undefined) return undefined;
   const before = f.schemaErrors.length + f.ruleErrors.length;
 
-  if (spec !== undefined) {
-    checkUnknownFields(f, spec, 'spec', [...SPEC_FIELDS, 'rules'], 'warning');
-    const rules = spec.entries.get('rules');
-    if (rules !== undefined) f.schema('spec.rules', rules.keyPos, M.rulesNotSupported);
-  }
+  if (spec !== undefined) checkUnknownFields(f, spec, 'spec', SPEC_FIELDS, 'warning');
+  const specPos = spec?.pos ?? pos;
 
   const targetRefEntry = entry(spec, 'targetRef');
   const targetRef =
@@ -46,22 +49,58 @@ export function validateMtpSpec(f: Findings, specEntry: LEntry | undefined, pos:
       ? MESH_TARGET_REF
       : validateTargetRef(f, targetRefEntry.value, 'spec.targetRef', 'top');
 
-  const from = validateFrom(f, spec, spec?.pos ?? pos);
-  if (f.schemaErrors.length + f.ruleErrors.length > before || targetRef === undefined || from === undefined) {
+  const rulesEntry = entry(spec, 'rules');
+  const rulesWritten = rulesEntry?.value.kind === 'seq' && rulesEntry.value.items.length > 0;
+  const fromNode = entry(spec, 'from')?.value;
+  const fromWritten = fromNode?.kind === 'seq' && fromNode.items.length > 0;
+  if (!rulesWritten && !fromWritten && targetRef?.sectionName !== undefined && targetRefEntry !== undefined) {
+    // Only inbound policies (those with from or rules) may pick an inbound by section name.
+    f.rule('spec.targetRef.sectionName', sectionNamePos(targetRefEntry), M.sectionNameInboundOnly);
+  }
+  if (rulesEntry === undefined) {
+    const from = validateFrom(f, spec, specPos, true);
+    if (failed(f, before) || targetRef === undefined || from === undefined) return undefined;
+    return { targetRef, from };
+  }
+
+  // The Kuma 2.14 API: `rules`, with `from` allowed only when empty.
+  const rules = validateRules(f, rulesEntry);
+  const from = validateFrom(f, spec, specPos, false);
+  if (rulesWritten && fromWritten) f.rule('spec', rulesEntry.keyPos, M.fromAndRules);
+  if (!rulesWritten && !fromWritten && rulesEntry.value.kind === 'seq') {
+    f.rule('spec', specPos, M.fromOrRulesRequired);
+  }
+  if (failed(f, before) || targetRef === undefined || from === undefined || rules === undefined) {
     return undefined;
   }
-  return { targetRef, from };
+  return rulesWritten ? { targetRef, from: [], rules } : { targetRef, from };
 }
 
-function validateFrom(f: Findings, spec: LMap | undefined, specPos: Pos): FromEntry[] | undefined {
+function sectionNamePos(targetRef: LEntry): Pos {
+  const node = targetRef.value;
+  return (node.kind === 'map' ? node.entries.get('sectionName')?.keyPos : undefined) ?? node.pos;
+}
+
+function failed(f: Findings, before: number): boolean {
+  return f.schemaErrors.length + f.ruleErrors.length > before;
+}
+
+/** `required`: the classic API, where an absent or empty `from` is an error of its own. */
+function validateFrom(
+  f: Findings,
+  spec: LMap | undefined,
+  specPos: Pos,
+  required: boolean,
+): FromEntry[] | undefined {
   const fromEntry = entry(spec, 'from');
   if (fromEntry === undefined) {
+    if (!required) return [];
     f.rule('spec.from', specPos, M.needsAtLeastOneItem);
     return undefined;
   }
   const seq = asSeq(f, fromEntry.value, 'spec.from');
   if (seq === undefined) return undefined;
-  if (seq.items.length === 0) f.rule('spec.from', seq.pos, M.needsAtLeastOneItem);
+  if (seq.items.length === 0 && required) f.rule('spec.from', seq.pos, M.needsAtLeastOneItem);
 
   const out: FromEntry[] = [];
   seq.items.forEach((item, i) => {
@@ -88,7 +127,8 @@ function validateDefault(
   path: string,
 ): Action | undefined {
   if (e === undefined) {
-    f.rule(path, parentPos, M.mustBeDefined);
+    // Kuma reports the missing action, not the missing `default` around it.
+    f.rule(fieldPath(path, 'action'), parentPos, M.mustBeDefined);
     return undefined;
   }
   const map = asMap(f, e.value, path);

@@ -30,10 +30,16 @@ export const SCHEMA_TARGET_REF_KINDS = [
   'MeshServiceSubset',
   'MeshHTTPRoute',
 ] as const;
-type SchemaKind = (typeof SCHEMA_TARGET_REF_KINDS)[number];
+/**
+ * Dataplane (Kuma 2.10+) is accepted too; the enum message keeps listing the kinds of Kuma 2.7's
+ * schema, which is what SPEC §2.2 quotes and operators search for.
+ */
+type SchemaKind = (typeof SCHEMA_TARGET_REF_KINDS)[number] | 'Dataplane';
+const ACCEPTED_KINDS: readonly SchemaKind[] = [...SCHEMA_TARGET_REF_KINDS, 'Dataplane'];
 
 const PROXY_TYPES: readonly ProxyType[] = ['Sidecar', 'Gateway'];
 const FIELDS = ['kind', 'name', 'tags', 'mesh', 'proxyTypes'] as const;
+const DATAPLANE_FIELDS = [...FIELDS, 'namespace', 'labels', 'sectionName'] as const;
 
 const TARGET_REF_NAME = /^[0-9a-z.\-_]*$/;
 const TAG_NAME = /^[a-zA-Z0-9.\-_:/]*$/;
@@ -53,6 +59,11 @@ interface Parts {
   readonly tagsEntry?: LEntry;
   readonly proxyTypes?: ProxyType[];
   readonly proxyTypesEntry?: LEntry;
+  /** Dataplane only. */
+  readonly namespace?: LString;
+  readonly labels?: StringMap;
+  readonly labelsEntry?: LEntry;
+  readonly sectionName?: LString;
 }
 
 /** Validates one targetRef; returns it when it has no error of its own. */
@@ -74,6 +85,12 @@ export function validateTargetRef(
   if (place === 'top' && (kind === 'Mesh' || kind === 'MeshSubset') && parts.proxyTypes !== undefined) {
     ref.proxyTypes = parts.proxyTypes;
   }
+  if (kind === 'Dataplane') {
+    if ((parts.name?.value ?? '') !== '') ref.name = parts.name?.value;
+    if ((parts.namespace?.value ?? '') !== '') ref.namespace = parts.namespace?.value;
+    if (parts.labels !== undefined) ref.labels = parts.labels.values;
+    if ((parts.sectionName?.value ?? '') !== '') ref.sectionName = parts.sectionName?.value;
+  }
   return ref;
 }
 
@@ -81,12 +98,10 @@ export function validateTargetRef(
 function readSchema(f: Findings, node: LNode, path: string): Parts | undefined {
   const map = asMap(f, node, path);
   if (map === undefined) return undefined;
-  checkUnknownFields(f, map, path, FIELDS, 'warning');
 
   const kindEntry = entry(map, 'kind');
-  const kind =
-    kindEntry &&
-    asEnum(f, kindEntry.value, fieldPath(path, 'kind'), SCHEMA_TARGET_REF_KINDS as readonly SchemaKind[]);
+  const kind = kindEntry && readKind(f, kindEntry.value, fieldPath(path, 'kind'));
+  checkUnknownFields(f, map, path, kind === 'Dataplane' ? DATAPLANE_FIELDS : FIELDS, 'warning');
   const nameEntry = entry(map, 'name');
   const meshEntry = entry(map, 'mesh');
   const tagsEntry = entry(map, 'tags');
@@ -116,6 +131,27 @@ function readSchema(f: Findings, node: LNode, path: string): Parts | undefined {
     tagsEntry,
     proxyTypes,
     proxyTypesEntry,
+    ...(kind === 'Dataplane' ? readDataplaneFields(f, map, path) : {}),
+  };
+}
+
+function readKind(f: Findings, node: LNode, path: string): SchemaKind | undefined {
+  if (node.kind === 'scalar' && node.value === 'Dataplane') return 'Dataplane';
+  return asEnum(
+    f,
+    node,
+    path,
+    ACCEPTED_KINDS.filter((k) => k !== 'Dataplane'),
+  );
+}
+
+function readDataplaneFields(f: Findings, map: LMap, path: string): Partial<Parts> {
+  const labelsEntry = entry(map, 'labels');
+  return {
+    namespace: stringField(f, map, 'namespace', path),
+    labels: labelsEntry && asStringMap(f, labelsEntry.value, fieldPath(path, 'labels')),
+    labelsEntry,
+    sectionName: stringField(f, map, 'sectionName', path),
   };
 }
 
@@ -128,7 +164,7 @@ function checkRules(f: Findings, p: Parts, path: string, place: TargetRefPlace):
   }
   const kind = p.kind;
   if (kind === undefined) return undefined;
-  if (kind === 'MeshGateway' || kind === 'MeshHTTPRoute') {
+  if (kind === 'MeshGateway' || kind === 'MeshHTTPRoute' || (kind === 'Dataplane' && place === 'from')) {
     f.rule(at('kind'), p.kindEntry.value.pos, M.valueNotSupported);
     return undefined;
   }
@@ -160,6 +196,18 @@ function checkRules(f: Findings, p: Parts, path: string, place: TargetRefPlace):
       if (tagsSet) mustNotBeSet('tags', p.tagsEntry);
       if (proxyTypesSet) mustNotBeSet('proxyTypes', p.proxyTypesEntry);
       if (!nameSet) f.rule(at('name'), p.nameEntry?.value.pos ?? p.map.pos, M.mustBeSetWithKind(kind));
+      break;
+    case 'Dataplane':
+      // Kuma 2.14: name/namespace or labels select proxies, sectionName one of their inbounds.
+      if (tagsSet) mustNotBeSet('tags', p.tagsEntry);
+      if (proxyTypesSet) mustNotBeSet('proxyTypes', p.proxyTypesEntry);
+      if (
+        (p.labels?.entries.length ?? 0) > 0 &&
+        (nameSet || (p.namespace?.value ?? '') !== '') &&
+        p.labelsEntry !== undefined
+      ) {
+        f.rule(at('labels'), p.labelsEntry.keyPos, M.labelsOrNameAndNamespace);
+      }
       break;
     case 'MeshServiceSubset':
       if (!nameSet) f.rule(at('name'), p.nameEntry?.value.pos ?? p.map.pos, M.mustBeSetWithKind(kind));

@@ -63,6 +63,8 @@ interface Header {
   readonly name?: LString;
   readonly namePos: Pos;
   readonly labels?: StringMap;
+  /** Kubernetes form: `metadata.namespace`. */
+  readonly namespace?: string;
   /** The mesh as written: Universal `mesh`, or Kubernetes label `kuma.io/mesh`. */
   readonly mesh?: { readonly value: string; readonly pos: Pos; readonly path: string };
   readonly meshEntry?: LEntry;
@@ -138,7 +140,7 @@ function readKubernetesHeader(f: Findings, root: LMap): Header | undefined {
   const metadataEntry = entry(root, 'metadata');
   const metadata = metadataEntry && asMap(f, metadataEntry.value, 'metadata');
   const name = stringField(f, metadata, 'name', 'metadata');
-  stringField(f, metadata, 'namespace', 'metadata');
+  const namespace = stringField(f, metadata, 'namespace', 'metadata');
   const labelsEntry = entry(metadata, 'labels');
   const labels = labelsEntry && asStringMap(f, labelsEntry.value, 'labels');
   const meshLabel = labels?.entries.find((e) => e.key === MESH_LABEL);
@@ -155,6 +157,7 @@ function readKubernetesHeader(f: Findings, root: LMap): Header | undefined {
     name,
     namePos: name?.pos ?? metadata?.pos ?? root.pos,
     labels,
+    ...(namespace === undefined || namespace.value === '' ? {} : { namespace: namespace.value }),
     mesh:
       meshLabel && meshValue !== undefined
         ? { value: meshValue, pos: meshLabel.value.pos, path: keyPath('labels', MESH_LABEL) }
@@ -173,7 +176,10 @@ function readResource(f: Findings, h: Header, source: SourceLocation): Resource 
     case 'MeshTrafficPermission': {
       if (h.mesh !== undefined) checkMeshName(f, h.mesh.path, h.mesh.value, h.mesh.pos);
       const spec = validateMtpSpec(f, entry(h.root, 'spec'), h.root.pos);
-      return spec && { ...base, type: h.type, mesh: h.mesh?.value ?? DEFAULT_MESH, ...spec };
+      // Only a Dataplane targetRef reads the policy's namespace (to resolve its name).
+      const namespace =
+        h.namespace === undefined || spec?.targetRef.kind !== 'Dataplane' ? {} : { namespace: h.namespace };
+      return spec && { ...base, type: h.type, mesh: h.mesh?.value ?? DEFAULT_MESH, ...namespace, ...spec };
     }
     case 'Mesh': {
       const mtls = validateMeshBody(f, h.body);

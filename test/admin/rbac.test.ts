@@ -22,6 +22,7 @@ import type {
   MeshTrafficPermission,
 } from '../../src/policy/types.js';
 import { mesh, mtp, service, serviceSubset, subset } from '../support/policies.js';
+import { exact, rule as mtpRule, rulesMtp } from '../support/rules-policies.js';
 import { binding, group, RESTRICTED_DEFAULT, role, rule, user } from './rbac-builders.js';
 
 const MTP = 'MeshTrafficPermission';
@@ -151,6 +152,59 @@ describe('when qualifiers against a MeshTrafficPermission', () => {
     ];
 
   it.each(cases)('$name', ({ when, policy, allowed }) => {
+    expect(authorize(write(policy), onlyRules(rule({ types: [MTP], when })))).toBe(allowed);
+  });
+
+  // A spec.rules policy has no from list: a qualifier covers it only when it leaves `from` open.
+  const rulesBackend = rulesMtp('p', service('backend'), [
+    mtpRule({ allow: [exact('spiffe://default/web')] }),
+  ]);
+  const rulesCases: {
+    name: string;
+    when: AccessQualifier[];
+    policy: MeshTrafficPermission;
+    allowed: boolean;
+  }[] = [
+    {
+      name: 'rules policy: targetRef-only qualifier, same targetRef',
+      when: [toBackend],
+      policy: rulesBackend,
+      allowed: true,
+    },
+    {
+      name: 'rules policy: targetRef-only qualifier, other targetRef',
+      when: [toBackend],
+      policy: rulesMtp('p', service('payments'), rulesBackend.rules ?? []),
+      allowed: false,
+    },
+    {
+      name: 'rules policy: a from qualifier never covers it',
+      when: [fromMesh, fromWeb],
+      policy: rulesBackend,
+      allowed: false,
+    },
+    {
+      name: 'rules policy: targetRef and from together do not cover it',
+      when: [{ targetRef: { kind: 'MeshService', name: 'backend' }, from: { targetRef: { kind: 'Mesh' } } }],
+      policy: rulesBackend,
+      allowed: false,
+    },
+    { name: 'rules policy: an empty qualifier covers it', when: [{}], policy: rulesBackend, allowed: true },
+    {
+      name: 'a Dataplane selected by labels is covered only by a qualifier without targetRef',
+      when: [{ targetRef: { kind: 'Dataplane' } }],
+      policy: rulesMtp('p', { kind: 'Dataplane', labels: { app: 'payments' } }, rulesBackend.rules ?? []),
+      allowed: false,
+    },
+    {
+      name: 'a Dataplane selected by name is covered by a qualifier naming it',
+      when: [{ targetRef: { kind: 'Dataplane', name: 'backend-1' } }],
+      policy: rulesMtp('p', { kind: 'Dataplane', name: 'backend-1' }, rulesBackend.rules ?? []),
+      allowed: true,
+    },
+  ];
+
+  it.each(rulesCases)('$name', ({ when, policy, allowed }) => {
     expect(authorize(write(policy), onlyRules(rule({ types: [MTP], when })))).toBe(allowed);
   });
 

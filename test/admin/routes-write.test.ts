@@ -389,3 +389,70 @@ describe('concurrent writes to one resource', () => {
     ]);
   });
 });
+
+describe('spec.rules policies', () => {
+  it('are stored, served and read back with their rules and Dataplane target', async () => {
+    h = await startAdmin();
+    const body = `type: MeshTrafficPermission
+name: rules-backend
+mesh: default
+spec:
+  targetRef: {kind: Dataplane, labels: {app: backend}, sectionName: http}
+  rules:
+    - default:
+        deny:
+          - spiffeID: {type: Exact, value: spiffe://default/orders}
+        allow:
+          - spiffeID: {type: Prefix, value: spiffe://default}
+            sni: {type: Exact, value: backend.mesh}
+`;
+    const created = await h.request('PUT', mtpPath('rules-backend'), { body });
+    expect(created.status).toBe(201);
+    const expected = {
+      type: 'MeshTrafficPermission',
+      mesh: 'default',
+      name: 'rules-backend',
+      spec: {
+        targetRef: { kind: 'Dataplane', labels: { app: 'backend' }, sectionName: 'http' },
+        rules: [
+          {
+            default: {
+              deny: [{ spiffeID: { type: 'Exact', value: 'spiffe://default/orders' } }],
+              allow: [
+                {
+                  spiffeID: { type: 'Prefix', value: 'spiffe://default' },
+                  sni: { type: 'Exact', value: 'backend.mesh' },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    };
+    expect(created.body).toEqual(expected);
+    expect((await h.request('GET', mtpPath('rules-backend'))).body).toEqual(expected);
+    expect(h.state.current?.set.policies[0]?.rules?.[0]?.deny).toHaveLength(1);
+  });
+
+  it('are refused with every violation, like a file', async () => {
+    h = await startAdmin();
+    const body = `type: MeshTrafficPermission
+name: bad-rules
+mesh: default
+spec:
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+  rules:
+    - default:
+        allow:
+          - spiffeID: {type: Exact, value: default/orders}
+`;
+    const refused = await h.request('PUT', mtpPath('bad-rules'), { body });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain("field 'from' must be empty when 'rules' is defined");
+    expect(JSON.stringify(refused.body)).toContain(
+      'spec.rules[0].allow[0].spiffeID: must be a valid Spiffe ID: scheme is missing or invalid',
+    );
+  });
+});

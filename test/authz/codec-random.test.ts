@@ -160,6 +160,10 @@ function httpRequest(): Field[] {
   ]);
 }
 
+function tlsSession(): Field[] {
+  return shuffle([...repeat(random(3), () => str(1, pick(['backend.mesh', '', text()]))), ...unknowns([1])]);
+}
+
 function attributes(): Field[] {
   const fields: Field[] = [...unknowns([1, 2, 4, 10, 11, 12])];
   if (chance(0.8)) fields.push({ n: 1, kind: 'message', fields: peer(true) });
@@ -170,7 +174,8 @@ function attributes(): Field[] {
     fields.push({ n: 4, kind: 'message', fields: shuffle(request) });
   }
   fields.push(...repeat(random(4), () => mapEntry(10, ['mtp.destination-tags', 'route', ''])));
-  if (chance(0.3)) fields.push(str(11), str(12));
+  if (chance(0.3)) fields.push(str(11));
+  if (chance(0.4)) fields.push({ n: 12, kind: 'message', fields: tlsSession() });
   return shuffle(fields);
 }
 
@@ -211,6 +216,7 @@ interface Decoded {
       http?: { id: string; method: string; host: string; path: string; headers: Record<string, string> };
     };
     contextExtensions: Record<string, string>;
+    tlsSession?: { sni?: string };
   };
 }
 
@@ -225,6 +231,7 @@ function expected(bytes: Buffer): Omit<PlainView, 'destinationLabels'> & { label
     // The lean decoder reads the certificate as latin1: each byte one character (PEM is ASCII).
     sourceCertificate: Buffer.from(a?.source?.certificate ?? '', 'utf8').toString('latin1'),
     destinationPrincipal: a?.destination?.principal ?? '',
+    sni: a?.tlsSession != null && Object.hasOwn(a.tlsSession, 'sni') ? a.tlsSession.sni : undefined,
     ...(Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
     destinationTagsExtension: Object.hasOwn(extensions, 'mtp.destination-tags')
       ? extensions['mtp.destination-tags']
@@ -256,7 +263,7 @@ function lean(bytes: Buffer): ReturnType<typeof expected> {
 describe('decodeCheckRequest agrees with protobufjs', () => {
   it('on 3000 random requests in any field order, with unknown fields and repeated entries', () => {
     seed = 0x5eed;
-    const seen = { labels: 0, requestId: 0, tags: 0, certificate: 0, http: 0 };
+    const seen = { labels: 0, requestId: 0, tags: 0, certificate: 0, http: 0, sni: 0 };
     for (let i = 0; i < 3000; i++) {
       const message: Field[] = shuffle([{ n: 1, kind: 'message', fields: attributes() }, ...unknowns([1])]);
       const bytes = serialize(message);
@@ -266,6 +273,7 @@ describe('decodeCheckRequest agrees with protobufjs', () => {
       if (want.http?.requestId) seen.requestId++;
       if (want.destinationTagsExtension !== undefined) seen.tags++;
       if (want.sourceCertificate !== '') seen.certificate++;
+      if (want.sni !== undefined) seen.sni++;
       expect(lean(bytes), `request ${i}: ${bytes.toString('hex')}`).toEqual(want);
       const merged = serialize(split(message));
       expect(lean(merged), `request ${i} split: ${merged.toString('hex')}`).toEqual(want);

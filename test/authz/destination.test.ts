@@ -170,4 +170,13 @@ describe('DestinationResolver memo', () => {
       'kuma.io/service': 'backend',
     });
   });
+
+  it('carries the TLS server name, and tells destinations apart by it', () => {
+    const withSni = destinationOf(view({ destination: { principal }, sni: 'backend.mesh' }), undefined);
+    const otherSni = destinationOf(view({ destination: { principal }, sni: 'other.mesh' }), undefined);
+    const noSni = destinationOf(view({ destination: { principal } }), undefined);
+    expect([withSni?.sni, otherSni?.sni, noSni?.sni]).toEqual(['backend.mesh', 'other.mesh', undefined]);
+    expect(destinationOf(view({ destination: { principal }, sni: 'backend.mesh' }), undefined)).toBe(withSni);
+    expect(new Set([withSni?.key, otherSni?.key, noSni?.key]).size).toBe(3);
+  });
 });

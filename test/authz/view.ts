@@ -7,6 +7,7 @@ export interface PlainView {
   destinationPrincipal: string;
   destinationLabels: Map<string, string> | undefined;
   destinationTagsExtension: string | undefined;
+  sni: string | undefined;
   http: { id: string; method: string; host: string; path: string; requestId: string } | undefined;
 }
 
@@ -19,6 +20,7 @@ export function plain(view: CheckRequestView): PlainView {
     destinationTagsExtension: view.has(TEXT_FIELD.destinationTagsExtension)
       ? view.text(TEXT_FIELD.destinationTagsExtension)
       : undefined,
+    sni: view.has(TEXT_FIELD.tlsSni) ? view.text(TEXT_FIELD.tlsSni) : undefined,
     http: view.isHttp
       ? {
           id: view.text(TEXT_FIELD.httpId),

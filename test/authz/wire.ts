@@ -35,6 +35,8 @@ export interface CheckRequestInit {
   destination?: PeerInit;
   http?: { id?: string; method?: string; host?: string; path?: string; headers?: Record<string, string> };
   contextExtensions?: Record<string, string>;
+  /** attributes.tls_session.sni */
+  sni?: string;
 }
 
 /** CheckRequest bytes, from a plain description (protobufjs camelCase field names). */
@@ -44,6 +46,7 @@ export function encodeCheckRequest(init: CheckRequestInit): Buffer {
   if (init.destination) attributes.destination = init.destination;
   if (init.http) attributes.request = { http: init.http };
   if (init.contextExtensions) attributes.contextExtensions = init.contextExtensions;
+  if (init.sni !== undefined) attributes.tlsSession = { sni: init.sni };
   const message = CheckRequest.fromObject({ attributes });
   return Buffer.from(CheckRequest.encode(message).finish());
 }

@@ -44,10 +44,18 @@ describe('clientFromUris', () => {
     expect(identityOf(['spiffe://default/web', 'kuma://version/v1']).tags.get('version')).toEqual(['v1']);
   });
 
-  it('gives equal identities equal keys whatever the SAN order', () => {
+  it('gives equal SAN lists equal keys, and keeps the SANs in certificate order', () => {
+    const a = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
+    const b = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
+    expect(a.key).toBe(b.key);
+    expect(a.sans).toEqual(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
+  });
+
+  it('tells apart the same tags in another SAN order: spec.rules match the joined SANs', () => {
     const a = identityOf(['spiffe://default/web', 'kuma://env/prod', 'kuma://team/x']);
     const b = identityOf(['kuma://team/x', 'kuma://env/prod', 'spiffe://default/web']);
-    expect(a.key).toBe(b.key);
+    expect(a.tags).toEqual(b.tags);
+    expect(a.key).not.toBe(b.key);
   });
 });
 

@@ -306,9 +306,10 @@ describe('POST /explain', () => {
     [
       'an unknown field',
       explainBody({ clientSan: ['spiffe://default/orders'] }),
-      'unknown field "clientSan": expected destinationMesh, destinationTags, clientSans or clientCert',
+      'unknown field "clientSan": expected destinationMesh, destinationTags, clientSans, clientCert or sni',
     ],
     ['a numeric mesh', explainBody({ destinationMesh: 3 }), 'destinationMesh must be a string'],
+    ['a numeric sni', explainBody({ sni: 443 }), 'sni must be a string'],
     ['an empty mesh', explainBody({ destinationMesh: '' }), 'destinationMesh must not be empty'],
     [
       'no tags',

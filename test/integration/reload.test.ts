@@ -212,7 +212,10 @@ describe('reload storm', () => {
       }
     })();
     for (let flip = 1; flip <= 20; flip++) {
-      writeFileSync(file, flip % 2 === 1 ? DENY_ALL : ALLOW_ALL);
+      // Whole-file rewrites by rename, as README says policies are written: a reload never reads
+      // a truncated file (the stability window that guards in-place writers is off here).
+      writeFileSync(join(dir, '.next.tmp'), flip % 2 === 1 ? DENY_ALL : ALLOW_ALL);
+      renameSync(join(dir, '.next.tmp'), file);
       s.kill('SIGHUP');
       await reloaded(s, flip + 1);
     }

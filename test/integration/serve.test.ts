@@ -237,7 +237,7 @@ describe('SIGTERM', () => {
   });
 
   it('cuts a call that outlives --shutdown-grace and still exits 0', async () => {
-    const server = await serve(['--policies', policies, '--shutdown-grace', '300ms']);
+    const server = await serve(['--policies', policies, '--shutdown-grace', '1s']);
     const session = http2.connect(`http://${server.grpcTarget}`);
     session.on('error', () => {});
     const stream = session.request({

@@ -22,7 +22,7 @@ export interface ReferenceClient {
   readonly tags: ReadonlyMap<string, readonly string[]>;
 }
 
-const KIND = { Mesh: 0, MeshSubset: 1, MeshService: 2, MeshServiceSubset: 3 } as const;
+const KIND = { Mesh: 0, Dataplane: 0.5, MeshSubset: 1, MeshService: 2, MeshServiceSubset: 3 } as const;
 
 function asSubset(ref: TargetRef): Subset {
   const tags: Tag[] = [];
