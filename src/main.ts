@@ -12,7 +12,7 @@ import { AdminStore } from './admin/store.js';
 import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
-import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
+import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { loadUiAssets } from './console/assets.js';
 import { RecentDecisions, recordingDecisionLog } from './console/recent-decisions.js';
 import { ReloadStatus } from './console/reload-status.js';
@@ -560,7 +560,6 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   }
   const { settings } = result;
   const log = createLogger(settings.logLevel);
-  routeGrpcLogs(log);
   const problem = checkStartupFiles(settings);
   if (problem !== undefined) {
     log.error(problem);

@@ -5,9 +5,10 @@
  * a stream open for as long as the client likes, so their number is capped: one over the cap is
  * refused with RESOURCE_EXHAUSTED.
  */
-import * as grpc from '@grpc/grpc-js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { ServerStream } from '../grpc/server.js';
+import { GRPC_STATUS, GrpcFailure } from '../grpc/status.js';
 import type { ServiceState } from '../state.js';
-import { rawMethod } from './raw-method.js';
 import {
   decodeHealthCheckRequest,
   encodeHealthCheckResponse,
@@ -19,10 +20,20 @@ import {
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 const KNOWN_SERVICES: ReadonlySet<string> = new Set(['', AUTHORIZATION_SERVICE]);
 
-export const healthServiceDefinition = {
-  Check: rawMethod('/grpc.health.v1.Health/Check'),
-  Watch: rawMethod('/grpc.health.v1.Health/Watch', true),
-} satisfies grpc.ServiceDefinition;
+export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
+export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
+
+const MALFORMED = new GrpcFailure(GRPC_STATUS.INVALID_ARGUMENT, 'malformed HealthCheckRequest');
+
+/** The requested service, or undefined when the request does not decode. */
+function serviceOf(request: Buffer): string | undefined {
+  try {
+    return decodeHealthCheckRequest(request);
+  } catch (error) {
+    if (!(error instanceof MalformedMessageError)) throw error;
+    return undefined;
+  }
+}
 
 function statusOf(state: ServiceState, service: string): HealthServingStatus {
   if (!KNOWN_SERVICES.has(service)) return HEALTH_SERVING_STATUS.SERVICE_UNKNOWN;
@@ -30,7 +41,8 @@ function statusOf(state: ServiceState, service: string): HealthServingStatus {
 }
 
 export interface HealthService {
-  readonly implementation: grpc.UntypedServiceImplementation;
+  check(request: Buffer, headers: IncomingHttpHeaders): Buffer | GrpcFailure;
+  watch(request: Buffer, call: ServerStream): void;
   /** Sends the final status to every watcher and ends their streams (they would hold shutdown). */
   endWatches(): void;
 }
@@ -44,38 +56,29 @@ export function createHealthService(
 ): HealthService {
   const watches = new Set<() => void>();
 
-  const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
-    let service: string;
-    try {
-      service = decodeHealthCheckRequest(call.request);
-    } catch (error) {
-      if (!(error instanceof MalformedMessageError)) throw error;
-      callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' });
-      return;
-    }
+  const check = (request: Buffer): Buffer | GrpcFailure => {
+    const service = serviceOf(request);
+    if (service === undefined) return MALFORMED;
     const status = statusOf(state, service);
     if (status === HEALTH_SERVING_STATUS.SERVICE_UNKNOWN) {
-      callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service}"` });
-      return;
+      return new GrpcFailure(GRPC_STATUS.NOT_FOUND, `unknown service "${service}"`);
     }
-    callback(null, encodeHealthCheckResponse(status));
+    return encodeHealthCheckResponse(status);
   };
 
-  const watch: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
+  const watch = (request: Buffer, call: ServerStream): void => {
     if (watches.size >= maxWatches) {
-      call.emit('error', {
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `too many health watches (at most ${maxWatches}; see --max-health-watches)`,
-      });
+      call.end(
+        new GrpcFailure(
+          GRPC_STATUS.RESOURCE_EXHAUSTED,
+          `too many health watches (at most ${maxWatches}; see --max-health-watches)`,
+        ),
+      );
       return;
     }
-    let service: string;
-    try {
-      service = decodeHealthCheckRequest(call.request);
-    } catch (error) {
-      if (!(error instanceof MalformedMessageError)) throw error;
-      // grpc-js turns an 'error' event on a server stream into the call's final status.
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' });
+    const service = serviceOf(request);
+    if (service === undefined) {
+      call.end(MALFORMED);
       return;
     }
     let last = statusOf(state, service);
@@ -86,22 +89,18 @@ export function createHealthService(
       last = next;
       call.write(encodeHealthCheckResponse(next));
     });
+    const end = (): void => call.end();
+    watches.add(end);
     // A cancelled watch must leave the set too: it would be held (and counted) forever.
-    const finish = (): void => {
+    call.onClose(() => {
       unsubscribe();
       watches.delete(end);
-    };
-    const end = (): void => {
-      finish();
-      call.end();
-    };
-    watches.add(end);
-    call.on('cancelled', finish);
-    call.on('error', finish);
+    });
   };
 
   return {
-    implementation: { Check: check, Watch: watch },
+    check,
+    watch,
     endWatches() {
       for (const end of [...watches]) end();
     },

@@ -1,12 +1,13 @@
 /**
  * The gRPC listener: Envoy's Authorization/Check on its real method path plus grpc.health.v1,
- * over TCP or a Unix socket, optionally TLS with client-certificate verification. Messages pass
- * through grpc-js as raw bytes; codec.ts does all the protobuf work.
+ * over TCP or a Unix socket, optionally TLS with client-certificate verification. The transport
+ * (src/grpc/) hands message bytes over; codec.ts does all the protobuf work.
  */
 import cluster from 'node:cluster';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
-import { format } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { createGrpcTransport, type Route } from '../grpc/server.js';
+import { GRPC_STATUS, GrpcFailure } from '../grpc/status.js';
 import type { CertificateReader } from '../decision/cache.js';
 import type { Logger } from '../log.js';
 import type { CheckErrorCode } from '../metrics.js';
@@ -14,9 +15,7 @@ import type { GrpcListenAddress } from '../settings.js';
 import type { ServiceState } from '../state.js';
 import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';
-import { createHealthService, healthServiceDefinition } from './health.js';
-import { rawMethod } from './raw-method.js';
-import { countUnimplemented, oversizedCounter } from './refusals.js';
+import { createHealthService, HEALTH_CHECK_PATH, HEALTH_WATCH_PATH } from './health.js';
 import { DENIED_BODY, DENIED_HTTP_STATUS, GRPC_PERMISSION_DENIED, METADATA } from './response.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -24,10 +23,6 @@ export const DESTINATION_TAGS_METADATA = 'x-mtp-destination-tags';
 
 /** The default of `--grpc-max-concurrent-streams`: calls in flight per connection. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
-
-export const authorizationServiceDefinition = {
-  Check: rawMethod(CHECK_PATH),
-} satisfies grpc.ServiceDefinition;
 
 /** Answered when the handler itself fails: a denial, so that Envoy never fails open on our bug. */
 const INTERNAL_ERROR_DENIAL = encodeCheckResponse({
@@ -71,13 +66,6 @@ export interface GrpcService {
   forceClose(): void;
 }
 
-function credentialsOf(tls: GrpcTlsFiles | undefined): grpc.ServerCredentials {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  const keyCertPair = { private_key: readFileSync(tls.key), cert_chain: readFileSync(tls.cert) };
-  const clientCa = tls.clientCa === undefined ? null : readFileSync(tls.clientCa);
-  return grpc.ServerCredentials.createSsl(clientCa, [keyCertPair], clientCa !== null);
-}
-
 /** A socket file left behind by a previous run would make the bind fail; anything else is kept. */
 export function removeStaleSocket(path: string): void {
   try {
@@ -87,65 +75,64 @@ export function removeStaleSocket(path: string): void {
   }
 }
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
-  });
-}
-
-/** grpc-js writes its own text lines to stderr; send them through the JSON log instead. */
-export function routeGrpcLogs(log: Logger): void {
-  const to =
-    (level: 'warn' | 'debug') =>
-    (message?: unknown, ...rest: unknown[]): void =>
-      log[level]({ component: 'grpc-js' }, format(message, ...rest));
-  grpc.setLogger({ error: to('warn'), info: to('debug'), debug: to('debug') });
+function tlsOf(tls: GrpcTlsFiles | undefined) {
+  if (tls === undefined) return undefined;
+  const files = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  return tls.clientCa === undefined ? files : { ...files, clientCa: readFileSync(tls.clientCa) };
 }
 
 export async function startGrpcServer(state: ServiceState, options: GrpcServerOptions): Promise<GrpcService> {
   const { log } = options;
   const recordRefusal = (code: CheckErrorCode): void => options.observers?.metrics?.recordCheckError(code);
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': options.maxRequestBytes,
-    'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
-    interceptors: [oversizedCounter(CHECK_PATH, recordRefusal)],
-  });
-  countUnimplemented(server, recordRefusal);
   const handler = createCheckHandler(state, options.readCertificate, options.observers);
   const health = createHealthService(state, options.maxHealthWatches);
 
-  const check: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
-    const tags = call.metadata.get(DESTINATION_TAGS_METADATA)[0];
+  const check = (request: Buffer, headers: IncomingHttpHeaders): Buffer | GrpcFailure => {
+    const tags = headers[DESTINATION_TAGS_METADATA];
     try {
-      const outcome = handler.check(call.request, typeof tags === 'string' ? tags : undefined);
-      if (outcome.ok) callback(null, outcome.response);
-      else {
-        recordRefusal(outcome.code);
-        const code = outcome.code === 'malformed' ? grpc.status.INVALID_ARGUMENT : grpc.status.UNAVAILABLE;
-        callback({ code, details: outcome.message });
-      }
+      const outcome = handler.check(request, typeof tags === 'string' ? tags : undefined);
+      if (outcome.ok) return outcome.response;
+      recordRefusal(outcome.code);
+      const code = outcome.code === 'malformed' ? GRPC_STATUS.INVALID_ARGUMENT : GRPC_STATUS.UNAVAILABLE;
+      return new GrpcFailure(code, outcome.message);
     } catch (error) {
       log.error({ err: error }, 'check failed; answering a denial');
-      callback(null, INTERNAL_ERROR_DENIAL);
+      return INTERNAL_ERROR_DENIAL;
     }
   };
 
-  server.addService(authorizationServiceDefinition, { Check: check });
-  server.addService(healthServiceDefinition, health.implementation);
+  const routes = new Map<string, Route>([
+    [CHECK_PATH, { kind: 'unary', handle: check }],
+    [HEALTH_CHECK_PATH, { kind: 'unary', handle: health.check }],
+    [HEALTH_WATCH_PATH, { kind: 'stream', handle: health.watch }],
+  ]);
+  const transport = createGrpcTransport({
+    routes,
+    maxRequestBytes: options.maxRequestBytes,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    ...(options.tls === undefined ? {} : { tls: tlsOf(options.tls) }),
+    // Any method nobody serves counts (an Envoy configured for another API version, say); a
+    // request refused before decoding counts only on Check.
+    onRefusal(refusal, path) {
+      if (refusal === 'unimplemented' || path === CHECK_PATH) recordRefusal(refusal);
+    },
+    onHandlerError(error, path) {
+      log.error({ err: error, path }, 'gRPC handler failed');
+    },
+  });
 
   const { address } = options;
-  const credentials = credentialsOf(options.tls);
   let target: string;
   let port: number | undefined;
   if (address.kind === 'unix') {
     // Under --workers the primary owns the socket (and cleaned it up before forking): a worker
     // removing it would unlink the file its siblings already listen on.
     if (!cluster.isWorker) removeStaleSocket(address.path);
-    await bind(server, `unix://${address.path}`, credentials);
+    await transport.listen({ kind: 'unix', path: address.path });
     target = `unix://${address.path}`;
   } else {
+    port = await transport.listen({ host: address.host, port: address.port });
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-    port = await bind(server, `${host}:${address.port}`, credentials);
     target = `${host}:${port}`;
   }
 
@@ -154,21 +141,13 @@ export async function startGrpcServer(state: ServiceState, options: GrpcServerOp
     port,
     shutdown(graceMs) {
       health.endWatches();
-      return new Promise((resolve) => {
-        const force = setTimeout(() => {
-          log.warn({ graceMs }, 'shutdown grace elapsed; closing the remaining calls');
-          server.forceShutdown();
-        }, graceMs);
-        force.unref();
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      return transport.close(graceMs, () =>
+        log.warn({ graceMs }, 'shutdown grace elapsed; closing the remaining calls'),
+      );
     },
     forceClose() {
       health.endWatches();
-      server.forceShutdown();
+      transport.destroy();
     },
   };
 }
