@@ -54,7 +54,8 @@ export class UnaryBodyReader {
   finish(): ReadResult {
     if (this.#bytes === 0) return new GrpcFailure(GRPC_STATUS.INTERNAL, 'request has no message');
     const body = this.#body();
-    if (body.length < PREFIX_BYTES) return new GrpcFailure(GRPC_STATUS.INTERNAL, 'request frame is truncated');
+    if (body.length < PREFIX_BYTES)
+      return new GrpcFailure(GRPC_STATUS.INTERNAL, 'request frame is truncated');
     if (body[0] !== 0) {
       return new GrpcFailure(
         GRPC_STATUS.INTERNAL,

@@ -47,7 +47,8 @@ export interface GrpcTransportOptions {
   readonly onHandlerError?: (error: unknown, path: string) => void;
 }
 
-export type ListenAddress = { readonly kind: 'unix'; readonly path: string } | { readonly host: string; readonly port: number };
+export type ListenAddress =
+  { readonly kind: 'unix'; readonly path: string } | { readonly host: string; readonly port: number };
 
 export interface GrpcTransport {
   /** Resolves with the bound TCP port (undefined for a Unix socket). */
@@ -107,7 +108,10 @@ function ignore(): void {}
 function refusedByHeaders(headers: IncomingHttpHeaders): GrpcFailure | undefined {
   const type = headers[HTTP2_HEADER_CONTENT_TYPE];
   if (typeof type !== 'string' || !type.startsWith('application/grpc')) {
-    return new GrpcFailure(GRPC_STATUS.INTERNAL, `content-type must be application/grpc, not "${type ?? ''}"`);
+    return new GrpcFailure(
+      GRPC_STATUS.INTERNAL,
+      `content-type must be application/grpc, not "${type ?? ''}"`,
+    );
   }
   const encoding = headers['grpc-encoding'];
   if (encoding !== undefined && encoding !== 'identity') {
@@ -223,7 +227,11 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
         if (!server.listening) {
           for (const session of sessions) session.close();
           if (sessions.size === 0) closed();
-          else Promise.all([...sessions].map((s) => new Promise((r) => s.once('close', r)))).then(closed, closed);
+          else
+            Promise.all([...sessions].map((s) => new Promise((r) => s.once('close', r)))).then(
+              closed,
+              closed,
+            );
           return;
         }
         server.close(closed);

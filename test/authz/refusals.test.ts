@@ -1,8 +1,9 @@
 /**
  * Refused Checks are counted by why they were refused, whoever refused them: the handler
- * (malformed, no policy set), grpc-js's decoder (oversized) or its handler lookup (a method this
- * server does not implement). A good Check counts nothing.
+ * (malformed, no policy set) or the transport (oversized, broken framing, a method this server
+ * does not implement). A good Check counts nothing.
  */
+import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +84,34 @@ describe('mtp_authz_check_errors_total', () => {
       expect(unimplemented.code).toBe(grpc.status.UNIMPLEMENTED);
     }
     expect(await checkErrors(metrics)).toEqual({ ...zero, malformed: 1, oversized: 1, unimplemented: 2 });
+  });
+});
+
+describe('broken gRPC framing on Check', () => {
+  it('counts malformed, and a broken frame on another method counts nothing', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    const server = await serve(new ServiceState(undefined), metrics);
+    const session = http2.connect(`http://${server.target}`);
+    const send = (path: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': path,
+          'content-type': 'application/grpc',
+        });
+        stream.on('response', (headers) => resolve(String(headers['grpc-status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end(Buffer.from([0, 0, 0])); // a truncated frame prefix
+      });
+    try {
+      expect(await send('/envoy.service.auth.v3.Authorization/Check')).toBe(String(grpc.status.INTERNAL));
+      expect(await send('/grpc.health.v1.Health/Check')).toBe(String(grpc.status.INTERNAL));
+      expect(await checkErrors(metrics)).toEqual({ ...zero, malformed: 1 });
+    } finally {
+      session.close();
+      await server.shutdown(1000);
+    }
   });
 });
 
