@@ -12,8 +12,10 @@ server.on('stream', (stream) => {
   stream.on('error', () => {});
   stream.on('data', () => {});
   stream.on('end', () => {
+    // A client that stops (h2load at the end of a timed run) resets streams it still had open.
+    if (stream.destroyed) return;
     stream.respond(HEADERS, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers(TRAILERS));
+    stream.once('wantTrailers', () => stream.destroyed || stream.sendTrailers(TRAILERS));
     stream.end(BODY);
   });
 });

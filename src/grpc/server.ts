@@ -92,7 +92,7 @@ function fail(stream: ServerHttp2Stream, failure: GrpcFailure): void {
 }
 
 function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
+  if (!this.destroyed) this.sendTrailers(OK_TRAILERS);
 }
 
 function answer(stream: ServerHttp2Stream, message: Buffer): void {
@@ -271,7 +271,7 @@ function serverStream(stream: ServerHttp2Stream): ServerStream {
             failure === undefined
               ? OK_TRAILERS
               : { 'grpc-status': String(failure.code), 'grpc-message': percentEncode(failure.details) };
-          stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+          stream.once('wantTrailers', () => stream.destroyed || stream.sendTrailers(trailers));
           stream.end();
         }
       }

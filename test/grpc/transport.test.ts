@@ -316,6 +316,20 @@ describe('calls and refusals over TCP', () => {
     await new Promise((resolve) => stream.on('close', resolve));
   });
 
+  it('survives clients that reset calls right after sending them, on every route', async () => {
+    const paths = ['/test.Echo/Echo', '/test.Echo/Fail', '/test.Echo/Watch', '/nope/Nope'];
+    const closed: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 200; i++) {
+      const stream = request(session, paths[i % paths.length] as string);
+      stream.on('error', () => {});
+      stream.end(frame(Buffer.from('bye')));
+      if (i % 2 === 0) stream.close(http2.constants.NGHTTP2_CANCEL);
+      else setImmediate(() => stream.close(http2.constants.NGHTTP2_CANCEL));
+      closed.push(new Promise((resolve) => stream.on('close', resolve)));
+    }
+    await Promise.all(closed);
+  });
+
   it('streams messages and ends with OK trailers; a cancelled stream runs its close listener', async () => {
     watchers.length = 0;
     const stream = request(session, '/test.Echo/Watch');
