@@ -104,20 +104,25 @@ function answer(stream: ServerHttp2Stream, message: Buffer): void {
 
 function ignore(): void {}
 
+/** A client's header value quoted back in a message: bounded, whatever the client sent. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
+
 /** Why a call's headers alone refuse it, or undefined. */
 function refusedByHeaders(headers: IncomingHttpHeaders): GrpcFailure | undefined {
   const type = headers[HTTP2_HEADER_CONTENT_TYPE];
   if (typeof type !== 'string' || !type.startsWith('application/grpc')) {
     return new GrpcFailure(
       GRPC_STATUS.INTERNAL,
-      `content-type must be application/grpc, not "${type ?? ''}"`,
+      `content-type must be application/grpc, not ${quoted(String(type ?? ''))}`,
     );
   }
   const encoding = headers['grpc-encoding'];
   if (encoding !== undefined && encoding !== 'identity') {
     return new GrpcFailure(
       GRPC_STATUS.UNIMPLEMENTED,
-      `grpc-encoding "${String(encoding)}" is not supported; send messages uncompressed (identity)`,
+      `grpc-encoding ${quoted(String(encoding))} is not supported; send messages uncompressed (identity)`,
     );
   }
   return undefined;

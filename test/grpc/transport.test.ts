@@ -232,6 +232,15 @@ describe('calls and refusals over TCP', () => {
     expect(refusals).toEqual([['malformed', '/test.Echo/Echo']]);
   });
 
+  it('quotes at most 64 characters of a refused header back', async () => {
+    const answer = await call(session, '/test.Echo/Echo', frame(Buffer.from('x')), {
+      'content-type': `text/${'a'.repeat(1000)}`,
+    });
+    expect(decodeURIComponent(trailersOnly(answer).message)).toBe(
+      `content-type must be application/grpc, not "text/${'a'.repeat(59)}…"`,
+    );
+  });
+
   it('serves grpc-encoding identity', async () => {
     const answer = await call(session, '/test.Echo/Echo', frame(Buffer.from('plain')), {
       'grpc-encoding': 'identity',
