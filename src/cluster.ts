@@ -17,7 +17,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { removeStaleSocket } from './authz/server.js';
 import { type HttpService, startHttpServer } from './http/server.js';
-import type { Logger } from './log.js';
+import type { Logger } from './observability/log.js';
 import {
   adminRoutesOf,
   callGrace,
@@ -37,9 +37,9 @@ import {
   StartError,
   startChecks,
 } from './main.js';
-import { createMetrics, METRIC_NAMES } from './metrics.js';
-import type { ReloadOutcome } from './reload.js';
-import type { Settings } from './settings.js';
+import { createMetrics, METRIC_NAMES } from './observability/metrics.js';
+import type { ReloadOutcome } from './policy/reload.js';
+import type { Settings } from './settings/settings.js';
 
 /** One registry's metrics as `getMetricsAsJSON` gives them (what AggregatorRegistry.aggregate takes). */
 type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];

@@ -14,12 +14,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import { sendJson } from '../http/router.js';
 import { loadPolicyTexts } from '../policy/load.js';
 import type { AccessKind } from '../policy/types.js';
 import { DEFAULT_MESH, type MeshTrafficPermission, type PolicySet } from '../policy/types.js';
-import type { ReloadOutcome } from '../reload.js';
+import type { ReloadOutcome } from '../policy/reload.js';
 import type { AuditResult } from './audit.js';
 import { BODY_FILE, type BodyResult, isPlainObject, parseBodyDocument, readRequestBody } from './body.js';
 import { isBuiltin } from './builtins.js';
@@ -38,7 +38,7 @@ import {
 } from './problems.js';
 import { authorize, authorizeWrite, denial, USER_TOKEN_TYPE } from './rbac.js';
 import { findResource, type ManagedResource, toUniversal } from './resources.js';
-import type { AdminContext } from './routes.js';
+import type { AdminContext } from './context.js';
 import { type ResourceTransaction, type StoredType, StoreError, type UniversalResource } from './store.js';
 import {
   DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,

@@ -6,7 +6,7 @@
  * refused with RESOURCE_EXHAUSTED.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { ServiceState } from '../state.js';
+import type { ServiceState } from './state.js';
 import { rawMethod } from './raw-method.js';
 import {
   decodeHealthCheckRequest,

@@ -12,7 +12,7 @@
  * test/authz/refusals.test.ts fails if a grpc-js upgrade moves either.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { CheckErrorCode } from '../metrics.js';
+import type { CheckErrorCode } from '../observability/metrics.js';
 
 type RecordRefusal = (code: CheckErrorCode) => void;
 

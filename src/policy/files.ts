@@ -7,7 +7,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import { fileIssue } from './parse.js';
 import type { PolicyIssue } from './types.js';
 

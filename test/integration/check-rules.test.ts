@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { observabilityRoutes } from '../../src/http/routes-observability.js';
+import { observabilityRoutes } from '../../src/observability/routes.js';
 import { type CheckRequestInit, connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mesh, mtp, policySet, service } from '../support/policies.js';

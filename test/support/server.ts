@@ -11,12 +11,12 @@ import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
 import { cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/observability/log.js';
 import { observability } from '../../src/main.js';
 import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import type { GrpcListenAddress } from '../../src/settings.js';
-import { ServiceState } from '../../src/state.js';
+import type { GrpcListenAddress } from '../../src/settings/settings.js';
+import { ServiceState } from '../../src/authz/state.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 

@@ -2,10 +2,10 @@
  * "Why was this allowed or denied?": the decision plus the ordered policies and the joined from
  * list, as the JSON of SPEC §4 (shared by `mtp-authz explain` and `POST /explain`) or as text.
  */
-import { decide } from './decision/decide.js';
-import type { RulesProgram } from './decision/rules.js';
-import type { CompiledEntry, DecisionTable } from './decision/table.js';
-import type { Client, Decision, Destination } from './decision/types.js';
+import { decide } from './decide.js';
+import type { RulesProgram } from './rules.js';
+import type { CompiledEntry, DecisionTable } from './table.js';
+import type { Client, Decision, Destination } from './types.js';
 import { describeRules, ignoredReason } from './explain-rules.js';
 
 export interface ExplainJson {

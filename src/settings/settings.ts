@@ -3,8 +3,8 @@
  * row of FLAGS: its name, env form (`MTP_AUTHZ_<FLAG_IN_SNAKE_CAPS>`), default and help text, so
  * the help screen and the README table are generated from the same place. Flags win over env.
  */
-import { DEFAULT_MAX_URI_SANS } from './decision/identity.js';
-import { LOG_LEVELS, type LogLevel } from './log.js';
+import { DEFAULT_MAX_URI_SANS } from '../decision/identity.js';
+import { LOG_LEVELS, type LogLevel } from '../observability/log.js';
 
 export type GrpcListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }

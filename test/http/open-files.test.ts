@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { httpConnectionCap, parseSoftOpenFileLimit, softOpenFileLimit } from '../src/open-files.js';
+import { httpConnectionCap, parseSoftOpenFileLimit, softOpenFileLimit } from '../../src/http/open-files.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds

@@ -1,6 +1,6 @@
 /** The image's HEALTHCHECK probes the HTTP address the service was started with. */
 import { describe, expect, it } from 'vitest';
-import { healthcheckTarget } from '../src/healthcheck-target.js';
+import { healthcheckTarget } from '../../src/settings/healthcheck-target.js';
 
 const SERVE = ['node', 'dist/cli.js', 'serve', '--policies', '/etc/mtp-authz/policies'];
 

@@ -3,8 +3,8 @@
  * whether the service is draining. A reload builds a whole new snapshot off to the side and
  * publishes it with one assignment; a request reads `current` once and uses that snapshot only.
  */
-import type { DecisionTable } from './decision/table.js';
-import type { PolicySet } from './policy/types.js';
+import type { DecisionTable } from '../decision/table.js';
+import type { PolicySet } from '../policy/types.js';
 
 export interface Snapshot {
   readonly table: DecisionTable;

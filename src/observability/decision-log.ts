@@ -8,13 +8,13 @@
  * fd 1 whose buffer is capped at `maxBufferBytes`: a stdout that cannot keep up loses lines (counted
  * in the summary as `outputDroppedBytes`) instead of holding them in memory.
  */
-import { ruleIndexOf } from './decision/rules.js';
+import { ruleIndexOf } from '../decision/rules.js';
 import type { EventEmitter } from 'node:events';
 import { type DestinationStream, type Logger, pino } from 'pino';
-import type { Client, Decision, Destination } from './decision/types.js';
+import type { Client, Decision, Destination } from '../decision/types.js';
 import { type DecisionLabel, decisionLabel } from './metrics.js';
-import { SERVICE_TAG } from './policy/types.js';
-import type { ShadowDifference } from './shadow.js';
+import { SERVICE_TAG } from '../decision/types.js';
+import type { ShadowDifference } from '../decision/shadow.js';
 import { stdoutDestination } from './stdout.js';
 
 /** The request line of an HTTP check (absent for TCP). */

@@ -4,12 +4,12 @@
  * violation, counted, and marks the service stale until a later load succeeds.
  */
 import { formatIssue } from './errors.js';
-import type { Logger } from './log.js';
-import type { CompiledTables } from './policy/compile.js';
-import type { LoadResult } from './policy/load.js';
-import type { PolicyIssue, PolicySet } from './policy/types.js';
-import { type PolicyWatcher, watchPolicyPaths } from './policy/watch.js';
-import type { ServiceState, Snapshot } from './state.js';
+import type { Logger } from '../observability/log.js';
+import type { CompiledTables } from './compile.js';
+import type { LoadResult } from './load.js';
+import type { PolicyIssue, PolicySet } from './types.js';
+import { type PolicyWatcher, watchPolicyPaths } from './watch.js';
+import type { ServiceState, Snapshot } from '../authz/state.js';
 
 export type ReloadOutcome =
   | { readonly ok: true; readonly generation: number; readonly durationMs: number }

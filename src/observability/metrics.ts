@@ -12,10 +12,11 @@
  * gauges that describe the policy set (generation, policies, staleness, last load) take the largest.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DecisionTable } from './decision/table.js';
-import { VIAS, type Via } from './decision/types.js';
-import { ACTIONS, type Action, type PolicySet } from './policy/types.js';
-import type { ShadowOutcome } from './shadow.js';
+import type { DecisionTable } from '../decision/table.js';
+import { VIAS, type Via } from '../decision/types.js';
+import { ACTIONS, type Action } from '../decision/types.js';
+import type { PolicySet } from '../policy/types.js';
+import type { ShadowOutcome } from '../decision/shadow.js';
 
 export const OTHER_MESH = 'other';
 /** Mesh label values (with `other`) of every mesh-labelled metric. */

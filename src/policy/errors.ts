@@ -3,7 +3,7 @@
  * `FILE:LINE:COL: FIELD_PATH: MESSAGE`. Messages marked "Kuma" / "Kubernetes" are those projects'
  * own wording, so operators can search for them.
  */
-import type { PolicyIssue } from './policy/types.js';
+import type { PolicyIssue } from './types.js';
 
 const list = (values: readonly string[]): string => `[${values.join(' ')}]`;
 

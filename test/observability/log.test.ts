@@ -3,8 +3,8 @@
  * summarized, and the summary itself is never refused.
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger, LOG_DROP_SUMMARY_MESSAGE, logDrops } from '../src/log.js';
-import { logSink } from './support/log-sink.js';
+import { createLogger, LOG_DROP_SUMMARY_MESSAGE, logDrops } from '../../src/observability/log.js';
+import { logSink } from '../support/log-sink.js';
 
 describe('createLogger', () => {
   it('admits a burst per message kind, counts the rest, and summarizes them by kind', async () => {

@@ -2,9 +2,8 @@
  * The "why" of a decision made by `spec.rules` policies: which policies were evaluated, which
  * from policies were ignored and why, every match in the order of precedence, and which decided.
  */
-import type { CompiledRule, RulesProgram } from './decision/rules.js';
-import type { Client, Decision } from './decision/types.js';
-import { RULE_LISTS, type RuleList, type RuleMatch } from './policy/types.js';
+import type { CompiledRule, RulesProgram } from './rules.js';
+import { type Client, type Decision, RULE_LISTS, type RuleList, type RuleMatch } from './types.js';
 
 const ACTION: Record<RuleList, string> = {
   deny: 'Deny',

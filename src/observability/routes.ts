@@ -4,13 +4,13 @@
  * request and response and a context giving the registry and the live policies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBodyBytes } from './body.js';
-import { sendJson } from './router.js';
+import { readBodyBytes } from '../http/body.js';
+import { sendJson } from '../http/router.js';
 import type { Registry } from 'prom-client';
 import type { DecisionTable } from '../decision/table.js';
 import type { PolicySet, ResourceType } from '../policy/types.js';
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from '../decision/identity.js';
-import { answerExplain, type ExplainAnswer, explainLimits } from './explain-request.js';
+import { answerExplain, type ExplainAnswer, explainLimits } from '../http/explain-request.js';
 
 export const MAX_EXPLAIN_BODY_BYTES = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyBytes, hashBytes, sameBytes } from '../src/byte-keys.js';
+import { copyBytes, hashBytes, sameBytes } from '../../src/decision/byte-keys.js';
 
 describe('byte keys', () => {
   const bytes = Buffer.from(

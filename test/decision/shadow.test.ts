@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../src/decision/decide.js';
-import type { Decision } from '../src/decision/types.js';
-import { compilePolicySet, compileTables } from '../src/policy/compile.js';
-import { compareShadow, isAllowed, shadowOutcome } from '../src/shadow.js';
-import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from './support/policies.js';
-import { exact, rule, rulesMtp } from './support/rules-policies.js';
+import { decide } from '../../src/decision/decide.js';
+import type { Decision } from '../../src/decision/types.js';
+import { compilePolicySet, compileTables } from '../../src/policy/compile.js';
+import { compareShadow, isAllowed, shadowOutcome } from '../../src/decision/shadow.js';
+import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from '../support/policies.js';
+import { exact, rule, rulesMtp } from '../support/rules-policies.js';
 
 const SHADOW = { 'kuma.io/effect': 'shadow' };
 const orders = client('orders');

@@ -9,14 +9,14 @@ import {
   NO_CLIENT,
 } from '../../src/decision/identity.js';
 import type { DecisionTable } from '../../src/decision/table.js';
-import { explain, explainJson } from '../../src/explain.js';
+import { explain, explainJson } from '../../src/decision/explain.js';
 import {
   MAX_EXPLAIN_BODY_BYTES,
   type ObservabilityContext,
   observabilityRoutes,
   type StateSnapshot,
-} from '../../src/http/routes-observability.js';
-import { createMetrics } from '../../src/metrics.js';
+} from '../../src/observability/routes.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { compilePolicySet } from '../../src/policy/compile.js';
 import type { AccessRole, AccessRoleBinding, PolicySet } from '../../src/policy/types.js';
 import { makeWorkloadCert } from '../support/certs.js';

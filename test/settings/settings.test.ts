@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FLAGS, readSettings, type Settings, settingsHelp, settingsMarkdownTable } from '../src/settings.js';
+import {
+  FLAGS,
+  readSettings,
+  type Settings,
+  settingsHelp,
+  settingsMarkdownTable,
+} from '../../src/settings/settings.js';
 
 const BASE = ['--policies', 'p'];
 

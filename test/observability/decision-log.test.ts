@@ -3,8 +3,8 @@ import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { invalidClient, NO_CLIENT } from '../src/decision/identity.js';
-import type { Decision } from '../src/decision/types.js';
+import { invalidClient, NO_CLIENT } from '../../src/decision/identity.js';
+import type { Decision } from '../../src/decision/types.js';
 import {
   createDecisionLog,
   type DecisionLog,
@@ -12,8 +12,8 @@ import {
   type DecisionLogOptions,
   DROP_SUMMARY_MESSAGE,
   sourceSpiffeId,
-} from '../src/decision-log.js';
-import { client, dest } from './support/policies.js';
+} from '../../src/observability/decision-log.js';
+import { client, dest } from '../support/policies.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { VIAS } from '../src/decision/types.js';
+import { VIAS } from '../../src/decision/types.js';
 import {
   CHECK_DURATION_BUCKETS,
   createMetrics,
@@ -9,12 +9,12 @@ import {
   type MetricsOptions,
   meshLabel,
   OTHER_MESH,
-} from '../src/metrics.js';
-import { compilePolicySet } from '../src/policy/compile.js';
-import { ACTIONS } from '../src/policy/types.js';
-import { mesh, meshDoc, mtp, policySet } from './support/policies.js';
-import { family, type MetricFamily, parseMetrics, sampleValue, seriesOf } from './support/prom-parse.js';
-import { type Dashboard, metricNamesIn } from './support/dashboard.js';
+} from '../../src/observability/metrics.js';
+import { compilePolicySet } from '../../src/policy/compile.js';
+import { ACTIONS } from '../../src/policy/types.js';
+import { mesh, meshDoc, mtp, policySet } from '../support/policies.js';
+import { family, type MetricFamily, parseMetrics, sampleValue, seriesOf } from '../support/prom-parse.js';
+import { type Dashboard, metricNamesIn } from '../support/dashboard.js';
 
 const SET = policySet(
   [

@@ -3,14 +3,14 @@
  * is counted, logged and read again; nothing runs after stop(); only new warnings are logged.
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../src/log.js';
-import { compileTables } from '../src/policy/compile.js';
-import type { LoadResult } from '../src/policy/load.js';
-import type { PolicyIssue, PolicySet } from '../src/policy/types.js';
-import { Reloader } from '../src/reload.js';
-import { ServiceState } from '../src/state.js';
-import { policySet } from './support/policies.js';
-import { logSink } from './support/log-sink.js';
+import { createLogger } from '../../src/observability/log.js';
+import { compileTables } from '../../src/policy/compile.js';
+import type { LoadResult } from '../../src/policy/load.js';
+import type { PolicyIssue, PolicySet } from '../../src/policy/types.js';
+import { Reloader } from '../../src/policy/reload.js';
+import { ServiceState } from '../../src/authz/state.js';
+import { policySet } from '../support/policies.js';
+import { logSink } from '../support/log-sink.js';
 
 const warning = (message: string): PolicyIssue => ({
   file: 'a.yaml',

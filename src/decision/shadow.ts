@@ -4,9 +4,8 @@
  * compared by allowed-ness: a change is counted (`mtp_authz_shadow_policy_checks_total`) and logged,
  * the enforced answer is sent unchanged.
  */
-import { ruleIndexOf } from './decision/rules.js';
-import type { Decision, Via } from './decision/types.js';
-import type { Action } from './policy/types.js';
+import { ruleIndexOf } from './rules.js';
+import type { Action, Decision, Via } from './types.js';
 
 export type ShadowOutcome = 'same' | 'would_allow' | 'would_deny';
 
