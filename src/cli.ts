@@ -51,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve': {
-        const { serve } = await import('./main.js');
+        const { serve } = await import('./commands/serve.js');
         await serve([...rest], process.env);
         return 0;
       }

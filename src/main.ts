@@ -12,7 +12,7 @@ import { AdminStore } from './admin/store.js';
 import { describeWriters } from './admin/writers.js';
 import { loadSigningKey, type SigningKey, SigningKeyError, tokenVerifier } from './admin/tokens.js';
 import { clientFromCertificate } from './authz/certificate.js';
-import { type GrpcService, routeGrpcLogs, startGrpcServer } from './authz/server.js';
+import { type GrpcService, startGrpcServer } from './authz/server.js';
 import { loadUiAssets } from './console/assets.js';
 import { RecentDecisions, recordingDecisionLog } from './console/recent-decisions.js';
 import { ReloadStatus } from './console/reload-status.js';
@@ -27,15 +27,14 @@ import { explainLimits } from './http/explain-request.js';
 import { ExplainThread } from './http/explain-thread.js';
 import { type ObservabilityContext, observabilityRoutes } from './observability/routes.js';
 import { type HttpLimits, type HttpService, startHttpServer } from './http/server.js';
-import { createLogger, flushLog, type Logger, logDrops } from './observability/log.js';
+import { flushLog, type Logger, logDrops } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { httpConnectionCap, softOpenFileLimit } from './http/open-files.js';
 import { compileTables } from './policy/compile.js';
 import { PolicyLoader } from './policy/load-off-thread.js';
 import type { PolicySet } from './policy/types.js';
 import { type ReloadOutcome, Reloader, type ReloaderOptions } from './policy/reload.js';
-import { readSettings, type Settings } from './settings/settings.js';
-import { checkStartupFiles } from './settings/startup-checks.js';
+import type { Settings } from './settings/settings.js';
 import { ServiceState } from './authz/state.js';
 import { flushStdout, stdoutDroppedLines } from './observability/stdout.js';
 
@@ -541,79 +540,4 @@ export async function openAdminStore(settings: Settings): Promise<AdminStore | u
       `cannot open --admin-state-dir ${settings.adminStateDir}: ${(error as Error).message}`,
     );
   }
-}
-
-/**
- * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage (a flag naming a file that
- * cannot serve its purpose included) exits 2, invalid policies or a listener that cannot open
- * exit 1, each after a message on stderr.
- */
-export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const result = readSettings(argv, env);
-  if (result.kind === 'help') {
-    process.stdout.write(result.text);
-    return;
-  }
-  if (result.kind === 'error') {
-    process.stderr.write(`mtp-authz serve: ${result.message}\n`);
-    process.exit(EXIT_USAGE);
-  }
-  const { settings } = result;
-  const log = createLogger(settings.logLevel);
-  routeGrpcLogs(log);
-  const problem = checkStartupFiles(settings);
-  if (problem !== undefined) {
-    log.error(problem);
-    process.exit(EXIT_USAGE);
-  }
-  // SIGHUP's default action ends the process: take it over before anything can send it.
-  let service: RunningService | undefined;
-  const onHangup = (): void => {
-    if (service === undefined) return;
-    log.info('SIGHUP: reloading policies');
-    void service.reloader.reload('SIGHUP');
-    void service.revocations?.reload();
-  };
-  process.on('SIGHUP', onHangup);
-  if (settings.workers > 1) {
-    const [{ default: cluster }, { servePrimary, serveWorker }] = await Promise.all([
-      import('node:cluster'),
-      import('./cluster.js'),
-    ]);
-    await (cluster.isPrimary ? servePrimary(settings, log) : serveWorker(settings, log));
-    process.off('SIGHUP', onHangup);
-    return;
-  }
-  try {
-    service = await start(settings, { log });
-  } catch (error) {
-    if (!(error instanceof StartError)) throw error;
-    log.error(error.message);
-    await exitAfterFlush(log, error.exitCode);
-  }
-  const running = service as RunningService;
-
-  const deadline = await new Promise<number>((resolve) => {
-    let signals = 0;
-    let deadline = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        log.warn({ signal }, 'second signal; closing now');
-        running.grpc.forceClose();
-        return;
-      }
-      deadline = exitDeadline(settings.shutdownGraceMs);
-      log.info({ signal }, 'shutting down');
-      running.stop().then(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        process.off('SIGHUP', onHangup);
-        resolve(deadline);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  await exitAfterFlush(log, 0, deadline);
 }

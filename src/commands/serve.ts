@@ -1,0 +1,84 @@
+/**
+ * `mtp-authz serve`: reads the settings, checks the files they name, then serves as one process
+ * or as a primary with `--workers` processes, and owns the exit codes and the signals.
+ */
+import { routeGrpcLogs } from '../authz/server.js';
+import { EXIT_USAGE, exitAfterFlush, exitDeadline, type RunningService, StartError, start } from '../main.js';
+import { createLogger } from '../observability/log.js';
+import { readSettings } from '../settings/settings.js';
+import { checkStartupFiles } from '../settings/startup-checks.js';
+
+/**
+ * `mtp-authz serve`: resolves after a clean shutdown (exit 0). Bad usage (a flag naming a file that
+ * cannot serve its purpose included) exits 2, invalid policies or a listener that cannot open
+ * exit 1, each after a message on stderr.
+ */
+export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const result = readSettings(argv, env);
+  if (result.kind === 'help') {
+    process.stdout.write(result.text);
+    return;
+  }
+  if (result.kind === 'error') {
+    process.stderr.write(`mtp-authz serve: ${result.message}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  const { settings } = result;
+  const log = createLogger(settings.logLevel);
+  routeGrpcLogs(log);
+  const problem = checkStartupFiles(settings);
+  if (problem !== undefined) {
+    log.error(problem);
+    process.exit(EXIT_USAGE);
+  }
+  // SIGHUP's default action ends the process: take it over before anything can send it.
+  let service: RunningService | undefined;
+  const onHangup = (): void => {
+    if (service === undefined) return;
+    log.info('SIGHUP: reloading policies');
+    void service.reloader.reload('SIGHUP');
+    void service.revocations?.reload();
+  };
+  process.on('SIGHUP', onHangup);
+  if (settings.workers > 1) {
+    const [{ default: cluster }, { servePrimary, serveWorker }] = await Promise.all([
+      import('node:cluster'),
+      import('../cluster.js'),
+    ]);
+    await (cluster.isPrimary ? servePrimary(settings, log) : serveWorker(settings, log));
+    process.off('SIGHUP', onHangup);
+    return;
+  }
+  try {
+    service = await start(settings, { log });
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    log.error(error.message);
+    await exitAfterFlush(log, error.exitCode);
+  }
+  const running = service as RunningService;
+
+  const deadline = await new Promise<number>((resolve) => {
+    let signals = 0;
+    let deadline = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal; closing now');
+        running.grpc.forceClose();
+        return;
+      }
+      deadline = exitDeadline(settings.shutdownGraceMs);
+      log.info({ signal }, 'shutting down');
+      running.stop().then(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        process.off('SIGHUP', onHangup);
+        resolve(deadline);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await exitAfterFlush(log, 0, deadline);
+}
