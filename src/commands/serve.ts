@@ -3,7 +3,9 @@
  * or as a primary with `--workers` processes, and owns the exit codes and the signals.
  */
 import { routeGrpcLogs } from '../authz/server.js';
-import { EXIT_USAGE, exitAfterFlush, exitDeadline, type RunningService, StartError, start } from '../main.js';
+import { EXIT_USAGE, StartError } from '../service/open.js';
+import { exitAfterFlush, exitDeadline } from '../service/signals.js';
+import { type RunningService, start } from '../service/single.js';
 import { createLogger } from '../observability/log.js';
 import { readSettings } from '../settings/settings.js';
 import { checkStartupFiles } from '../settings/startup-checks.js';
@@ -41,9 +43,10 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   };
   process.on('SIGHUP', onHangup);
   if (settings.workers > 1) {
-    const [{ default: cluster }, { servePrimary, serveWorker }] = await Promise.all([
+    const [{ default: cluster }, { servePrimary }, { serveWorker }] = await Promise.all([
       import('node:cluster'),
-      import('../cluster.js'),
+      import('../service/cluster/primary.js'),
+      import('../service/cluster/worker.js'),
     ]);
     await (cluster.isPrimary ? servePrimary(settings, log) : serveWorker(settings, log));
     process.off('SIGHUP', onHangup);

@@ -12,7 +12,7 @@ import { createCheckHandler } from '../../src/authz/check.js';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { createDecisionLog } from '../../src/observability/decision-log.js';
 import { createLogger } from '../../src/observability/log.js';
-import { type RunningService, start } from '../../src/main.js';
+import { type RunningService, start } from '../../src/service/single.js';
 import { readSettings, type Settings } from '../../src/settings/settings.js';
 import { type CheckRequestInit, connect, encodeCheckRequest, type TestClient } from '../authz/wire.js';
 import { dnsName, envoyUrlEncode, generalNames, makeWorkloadCert, uriName } from '../support/certs.js';

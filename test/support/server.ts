@@ -12,7 +12,7 @@ import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
 import { cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/observability/log.js';
-import { observability } from '../../src/main.js';
+import { observability } from '../../src/service/routes.js';
 import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import type { GrpcListenAddress } from '../../src/settings/settings.js';
