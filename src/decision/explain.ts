@@ -5,14 +5,20 @@
 import { decide } from './decide.js';
 import type { RulesProgram } from './rules.js';
 import type { CompiledEntry, DecisionTable } from './table.js';
-import type { Client, Decision, Destination } from './types.js';
+import type { Client, Decision, Destination, RuleDecidedBy } from './types.js';
 import { describeRules, ignoredReason } from './explain-rules.js';
 
 export interface ExplainJson {
   readonly action: Decision['action'];
   readonly via: Decision['via'];
-  readonly decidedBy: Decision['decidedBy'];
+  /** SPEC §4: `{policy, fromIndex}`, or `{policy, ruleIndex}` for a rules policy; null when nothing decided. */
+  readonly decidedBy:
+    | { readonly policy: string; readonly fromIndex: number }
+    | { readonly policy: string; readonly ruleIndex: number }
+    | null;
   readonly policies: readonly string[];
+  /** For a rules policy's decision: which list and item of the rule matched, and on what. */
+  readonly match?: RuleDecidedBy['match'];
   /** Only for an inbound selected by a rules policy that from policies select too. */
   readonly ignoredPolicies?: { readonly policies: readonly string[]; readonly reason: string };
 }
@@ -49,11 +55,18 @@ export function explain(
 }
 
 export function explainJson(decision: Decision, rules?: RulesProgram): ExplainJson {
+  const by = decision.decidedBy;
   const json: ExplainJson = {
     action: decision.action,
     via: decision.via,
-    decidedBy: decision.decidedBy,
+    decidedBy:
+      by === null
+        ? null
+        : by.fromIndex === undefined
+          ? { policy: by.policy, ruleIndex: by.ruleIndex }
+          : { policy: by.policy, fromIndex: by.fromIndex },
     policies: decision.policies,
+    ...(by !== null && by.fromIndex === undefined ? { match: by.match } : {}),
   };
   const ignored = rules?.ignoredFromPolicies ?? [];
   if (rules === undefined || ignored.length === 0) return json;

@@ -187,7 +187,15 @@ describe.skipIf(!haveBrowser)('operator console in Chromium', () => {
 
   it('shows the generation on Status, then the violation of a bad file with FILE:LINE:COL', async () => {
     await page.goto(`${base}/ui/#/status`);
-    await expect.poll(() => page.locator('#status-generation').innerText()).toBe('1');
+    // The generation the server reports (a reload may already have happened since start-up).
+    const served = async (): Promise<string> =>
+      String(((await (await fetch(`${base}/policies`)).json()) as { generation: number }).generation);
+    await expect
+      .poll(async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        return (await page.locator('#status-generation').innerText()) === (await served());
+      })
+      .toBe(true);
     const bad = join(dir, 'broken.yaml');
     writeFileSync(bad, 'type: MeshTrafficPermission\nname: broken\nmesh: default\nspec:\n  from: []\n');
     await expect

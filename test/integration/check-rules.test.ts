@@ -117,17 +117,14 @@ describe('Check with spec.rules', () => {
     expect(await answer.json()).toEqual({
       action: 'Allow',
       via: 'rule',
-      decidedBy: {
-        policy: 'backend',
-        ruleIndex: 0,
-        match: {
-          list: 'allow',
-          index: 1,
-          spiffeID: { type: 'Prefix', value: 'spiffe://default.zone-2.mesh.local' },
-          sni: { type: 'Exact', value: 'backend.mesh' },
-        },
-      },
+      decidedBy: { policy: 'backend', ruleIndex: 0 },
       policies: ['backend'],
+      match: {
+        list: 'allow',
+        index: 1,
+        spiffeID: { type: 'Prefix', value: 'spiffe://default.zone-2.mesh.local' },
+        sni: { type: 'Exact', value: 'backend.mesh' },
+      },
       ignoredPolicies: {
         policies: ['allow-all-from'],
         reason: 'from-policies ignored: rules policy backend selects this inbound',

@@ -183,20 +183,6 @@ describe('POST /explain under load', () => {
     }
     await Promise.all(calls);
     const explained = await flood.stop();
-    const { readdirSync } = await import('node:fs');
-    const { getPriority } = await import('node:os');
-    console.log(
-      'PRIO',
-      server?.child.pid,
-      readdirSync(`/proc/${server?.child.pid}/task`)
-        .map((t) => getPriority(Number(t)))
-        .join(','),
-      readdirSync(`/proc/${process.pid}/task`)
-        .map((t) => getPriority(Number(t)))
-        .join(','),
-    );
-    const sorted = [...latencies].sort((a, b) => a - b);
-    console.log('P99', sorted[Math.ceil(sorted.length * 0.99) - 1], sorted.at(-1), explained.length);
 
     expect(explained.filter((s) => s === 422).length).toBeGreaterThan(0);
     expect(explained.filter((s) => s === 200).length).toBeGreaterThan(0);
