@@ -3,6 +3,7 @@
  * "Architecture"), and the hot path's rule — nothing a Check reaches reads files, parses YAML or
  * knows policy documents — holds only while something checks it.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cycles, importGraph, reachable } from './support/import-graph.js';
@@ -59,5 +60,16 @@ describe('the import graph of src/', () => {
     expect(offending(graph.keys(), (to, from) => outside(to) && from !== 'cli.ts' && !outside(from))).toEqual(
       [],
     );
+  });
+
+  it('leaves the process to commands/: service/ never listens on `process` or exits it', () => {
+    const service = [...graph.keys()].filter((module) => module.startsWith('service/'));
+    expect(service.length).toBeGreaterThan(0);
+    const calls = service.flatMap((module) =>
+      readFileSync(join(SRC, module), 'utf8')
+        .split('\n')
+        .flatMap((text, i) => (/\bprocess\.(on|once|off|exit)\(/.test(text) ? [`${module}:${i + 1}`] : [])),
+    );
+    expect(calls).toEqual([]);
   });
 });

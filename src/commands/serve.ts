@@ -4,7 +4,7 @@
  */
 import { routeGrpcLogs } from '../authz/server.js';
 import { EXIT_USAGE, StartError } from '../service/open.js';
-import { exitAfterFlush, exitDeadline } from '../service/signals.js';
+import { drainOnSignals, exitAfterFlush, exitDeadline } from '../service/signals.js';
 import { type RunningService, start } from '../service/single.js';
 import { createLogger } from '../observability/log.js';
 import { readSettings } from '../settings/settings.js';
@@ -48,7 +48,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
       import('../service/cluster/primary.js'),
       import('../service/cluster/worker.js'),
     ]);
-    await (cluster.isPrimary ? servePrimary(settings, log) : serveWorker(settings, log));
+    await (cluster.isPrimary ? servePrimary(settings, log, process) : serveWorker(settings, log, process));
     process.off('SIGHUP', onHangup);
     return;
   }
@@ -57,31 +57,23 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    await exitAfterFlush(log, error.exitCode);
+    await exitAfterFlush(process, log, error.exitCode);
   }
   const running = service as RunningService;
 
-  const deadline = await new Promise<number>((resolve) => {
-    let signals = 0;
-    let deadline = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        log.warn({ signal }, 'second signal; closing now');
-        running.grpc.forceClose();
-        return;
-      }
-      deadline = exitDeadline(settings.shutdownGraceMs);
+  let deadline = 0;
+  await drainOnSignals(process, {
+    drain: (signal) => {
+      deadline = exitDeadline(process, settings.shutdownGraceMs);
       log.info({ signal }, 'shutting down');
-      running.stop().then(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        process.off('SIGHUP', onHangup);
-        resolve(deadline);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+      return running.stop();
+    },
+    force: (signal) => {
+      log.warn({ signal }, 'second signal; closing now');
+      running.grpc.forceClose();
+    },
+    release: true,
   });
-  await exitAfterFlush(log, 0, deadline);
+  process.off('SIGHUP', onHangup);
+  await exitAfterFlush(process, log, 0, deadline);
 }

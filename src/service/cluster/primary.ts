@@ -29,12 +29,12 @@ import {
   StartError,
 } from '../open.js';
 import { adminRoutesOf, httpLimitsOf, logAdminWriters, logDroppedHttp, observability } from '../routes.js';
-import { callGrace, exitAfterFlush, exitDeadline } from '../signals.js';
+import { callGrace, drainOnSignals, exitAfterFlush, exitDeadline, type ProcessPort } from '../signals.js';
 import { type MetricJson } from './messages.js';
 import { WorkerPool } from './pool.js';
 
 /** The primary: HTTP port, policy copy for /policies, /explain and admin, and the workers. */
-export async function servePrimary(settings: Settings, log: Logger): Promise<void> {
+export async function servePrimary(settings: Settings, log: Logger, port: ProcessPort): Promise<void> {
   const report = (line: string): void => void process.stderr.write(`${line}\n`);
   let pool: WorkerPool | undefined;
   let http: HttpService;
@@ -126,7 +126,7 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
     await pool?.stop(0);
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    return exitAfterFlush(log, error.exitCode === 0 ? EXIT_INVALID_POLICIES : error.exitCode);
+    return exitAfterFlush(port, log, error.exitCode === 0 ? EXIT_INVALID_POLICIES : error.exitCode);
   }
 
   const onHangup = (): void => {
@@ -134,24 +134,19 @@ export async function servePrimary(settings: Settings, log: Logger): Promise<voi
     void reloadAll('SIGHUP');
     void reloadRevocations?.();
   };
-  process.on('SIGHUP', onHangup);
-  const deadline = await new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (++signals > 1) {
-        log.warn({ signal }, 'second signal; stopping the workers now');
-        void pool?.stop(0);
-        return;
-      }
-      const deadline = exitDeadline(settings.shutdownGraceMs);
+  port.on('SIGHUP', onHangup);
+  let deadline = 0;
+  await drainOnSignals(port, {
+    drain: (signal) => {
+      deadline = exitDeadline(port, settings.shutdownGraceMs);
       log.info({ signal }, 'shutting down');
-      void stopPrimary().then(() => {
-        process.off('SIGHUP', onHangup);
-        resolve(deadline);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+      return stopPrimary().then(() => void port.off('SIGHUP', onHangup));
+    },
+    force: (signal) => {
+      log.warn({ signal }, 'second signal; stopping the workers now');
+      void pool?.stop(0);
+    },
+    release: false,
   });
-  return exitAfterFlush(log, 0, deadline);
+  return exitAfterFlush(port, log, 0, deadline);
 }

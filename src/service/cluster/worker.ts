@@ -5,25 +5,25 @@ import { METRIC_NAMES } from '../../observability/metrics.js';
 import type { Settings } from '../../settings/settings.js';
 import { startChecks } from '../checks.js';
 import { StartError } from '../open.js';
-import { callGrace, exitAfterFlush, exitDeadline } from '../signals.js';
+import { callGrace, exitAfterFlush, exitDeadline, type ProcessPort } from '../signals.js';
 import { type FromWorker, isMessage, type ToWorker } from './messages.js';
 
 /** This worker's slot (0 … N-1), set by the primary when it forks; a restarted worker keeps it. */
 const WORKER_INDEX = Number(process.env.MTP_AUTHZ_WORKER_INDEX ?? '0');
 
 /** A worker: the Check half of `serve` (no HTTP port), answering the primary's requests. */
-export async function serveWorker(settings: Settings, log: Logger): Promise<void> {
+export async function serveWorker(settings: Settings, log: Logger, port: ProcessPort): Promise<void> {
   let service;
   try {
     service = await startChecks(settings, { log });
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
-    return exitAfterFlush(log, error.exitCode);
+    return exitAfterFlush(port, log, error.exitCode);
   }
   const { state, registry, reloader, grpc, decisionLog } = service;
   const send = (message: FromWorker): void => {
-    if (process.connected) process.send?.(message);
+    if (port.connected) port.send?.(message);
   };
 
   const onMessage = (message: unknown): void => {
@@ -40,8 +40,8 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
     }
   };
   const onHangup = (): void => void reloader.reload('SIGHUP');
-  process.on('message', onMessage);
-  process.on('SIGHUP', onHangup);
+  port.on('message', onMessage);
+  port.on('SIGHUP', onHangup);
   send({ mtpAuthz: 'ready' });
 
   const deadline = await new Promise<number>((resolve) => {
@@ -50,7 +50,7 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
       // A terminal's Ctrl-C reaches the workers and the primary, which then sends SIGTERM too.
       if (stopping) return;
       stopping = true;
-      const deadline = exitDeadline(settings.shutdownGraceMs);
+      const deadline = exitDeadline(port, settings.shutdownGraceMs);
       log.info({ why }, 'worker draining');
       reloader.stop();
       state.drain();
@@ -58,17 +58,17 @@ export async function serveWorker(settings: Settings, log: Logger): Promise<void
         await grpc.shutdown(callGrace(settings.shutdownGraceMs));
         await decisionLog.close();
         log.info({ worker: WORKER_INDEX, checks: await checksAnswered(registry) }, 'worker stopped');
-        process.off('message', onMessage);
-        process.off('SIGHUP', onHangup);
+        port.off('message', onMessage);
+        port.off('SIGHUP', onHangup);
         resolve(deadline);
       })();
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    port.on('SIGTERM', () => stop('SIGTERM'));
+    port.on('SIGINT', () => stop('SIGINT'));
     // The primary is gone: nobody forwards connections any more.
-    process.on('disconnect', () => stop('primary disconnected'));
+    port.on('disconnect', () => stop('primary disconnected'));
   });
-  return exitAfterFlush(log, 0, deadline);
+  return exitAfterFlush(port, log, 0, deadline);
 }
 
 async function checksAnswered(registry: Registry): Promise<number> {
