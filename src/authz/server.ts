@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { CertificateReader } from '../decision/cache.js';
 import type { Logger } from '../observability/log.js';
 import type { CheckErrorCode } from '../observability/metrics.js';
-import type { GrpcListenAddress } from '../settings/settings.js';
+import type { GrpcListenAddress } from '../settings/values.js';
 import type { ServiceState } from './state.js';
 import { type CheckObservers, createCheckHandler } from './check.js';
 import { encodeCheckResponse } from './codec.js';

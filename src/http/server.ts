@@ -10,7 +10,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TcpAddress } from '../settings/settings.js';
+import type { TcpAddress } from '../settings/values.js';
 import type { ServiceState } from '../authz/state.js';
 import { createRouter, type Route, sendJson } from './router.js';
 

@@ -3,7 +3,8 @@
  * reads it — `--http-address` among the arguments (flags win), else MTP_AUTHZ_HTTP_ADDRESS, else
  * the default. A wildcard listen address is probed on loopback.
  */
-import { FLAGS, parseTcpAddress } from './settings.js';
+import { FLAGS } from './settings.js';
+import { parseTcpAddress } from './values.js';
 
 const DEFAULT_ADDRESS = FLAGS.find((s) => s.flag === 'http-address')?.defaultText ?? '0.0.0.0:9192';
 

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/observability/log.js';
 import { observability } from '../../src/service/routes.js';
 import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import type { GrpcListenAddress } from '../../src/settings/settings.js';
+import type { GrpcListenAddress } from '../../src/settings/values.js';
 import { ServiceState } from '../../src/authz/state.js';
 
 export const REPO = join(import.meta.dirname, '../..');
