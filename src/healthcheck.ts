@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { healthcheckTarget } from './healthcheck-target.js';
+import { healthcheckTarget } from './settings/healthcheck-target.js';
 
 /** The first process's arguments (PID 1 is the service, or an init that runs it). */
 function firstProcessArgs(): string[] {

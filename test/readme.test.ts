@@ -17,8 +17,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { METRIC_NAMES } from '../src/metrics.js';
-import { settingsMarkdownTable } from '../src/settings.js';
+import { METRIC_NAMES } from '../src/observability/metrics.js';
+import { settingsMarkdownTable } from '../src/settings/settings.js';
 import { commandOf, type RunnableBlock, readmeBlocks } from './support/readme-blocks.js';
 import { ensureBuilt, REPO } from './support/server.js';
 

@@ -4,7 +4,7 @@
  * `user` is null (and `groups` empty) when authentication failed.
  */
 import type { AccessKind } from '../policy/types.js';
-import { stdoutDestination } from '../stdout.js';
+import { stdoutDestination } from '../observability/stdout.js';
 import type { User } from './users.js';
 
 export type AuditResult = 'allowed' | 'denied' | 'invalid' | 'conflict' | 'unauthenticated';

@@ -4,7 +4,7 @@
  * alias expansion, duplicate keys) apply as to files; each failure is a ready problem body.
  */
 import type { IncomingMessage } from 'node:http';
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import { readBodyText } from '../http/body.js';
 import { type LNode, parsePolicyText } from '../policy/parse.js';
 import { badRequest, type Problem, problem } from './problems.js';

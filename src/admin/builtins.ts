@@ -12,7 +12,7 @@ import {
   type AccessRoleBinding,
   type SourceLocation,
 } from '../policy/types.js';
-import type { AdminDefaultBinding } from '../settings.js';
+import type { AdminDefaultBinding } from '../settings/settings.js';
 
 export const AUTHENTICATED_GROUP = 'mesh-system:authenticated';
 export const UNAUTHENTICATED_GROUP = 'mesh-system:unauthenticated';

@@ -2,7 +2,7 @@
  * The JSON problem bodies of the admin API (SPEC §7), one builder per answer. Every body carries
  * `status`, `title` and `detail`; a 400 also carries `errors`, one string per violation.
  */
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import type { PolicyIssue } from '../policy/types.js';
 import type { User } from './users.js';
 

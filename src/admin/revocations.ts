@@ -7,7 +7,7 @@
  * read keeps the last one.
  */
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../log.js';
+import type { Logger } from '../observability/log.js';
 import { currentStamp, waitUntilSettled } from '../policy/settle.js';
 import { type PolicyWatcher, watchPolicyPaths } from '../policy/watch.js';
 

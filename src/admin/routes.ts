@@ -8,43 +8,17 @@
  * API server does: bad credentials are an error wherever they are sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminContext } from './context.js';
 import type { Route } from '../http/router.js';
 import { sendJson } from '../http/router.js';
-import type { Logger } from '../log.js';
-import type { AccessRoleBinding } from '../policy/types.js';
-import type { ReloadOutcome } from '../reload.js';
-import type { ServiceState } from '../state.js';
-import type { AuditLog } from './audit.js';
 import { MAX_ADMIN_BODY_BYTES } from './body.js';
 import { notFound, problem, unauthenticated } from './problems.js';
-import type { AccessType } from './rbac.js';
 import { findResource, listResources, toUniversal } from './resources.js';
-import type { AdminStore, StoredType } from './store.js';
-import type { SigningKey } from './tokens.js';
-import { type AuthenticationOptions, authenticate } from './users.js';
+import type { StoredType } from './store.js';
+import { authenticate } from './users.js';
 import { AdminWrites, type Target } from './writes.js';
 
-export interface AdminContext {
-  readonly state: ServiceState;
-  /** Read-your-writes: resolves once a load that started after the call has finished. */
-  readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
-  /** Undefined without `--admin-state-dir`: writes answer 501. */
-  readonly store?: AdminStore;
-  /** Undefined without `--token-signing-key`: `POST /tokens/user` answers 501. */
-  readonly signingKey?: SigningKey;
-  readonly authentication: AuthenticationOptions;
-  readonly accessType: AccessType;
-  /** The built-in `default` binding (`--admin-default-binding`); authenticated callers if absent. */
-  readonly defaultBinding?: AccessRoleBinding;
-  readonly audit: AuditLog;
-  readonly log?: Logger;
-  /** Told of every answered admin request (`mtp_authz_admin_requests_total{method,code}`). */
-  readonly onRequest?: (method: string, code: number) => void;
-  /** Largest request body; 1 MiB by default. */
-  readonly maxBodyBytes?: number;
-  /** `--max-token-lifetime` in seconds: longer `validFor` answers 400 (default 24h). */
-  readonly maxTokenLifetimeSeconds?: number;
-}
+export type { AdminContext } from './context.js';
 
 interface Kind {
   readonly type: StoredType;

@@ -8,16 +8,13 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import type { User } from './users.js';
+import type { TokenResult, TokenVerifier } from './users.js';
 
 export type SigningKey =
   | { readonly alg: 'EdDSA'; readonly privateKey: KeyObject; readonly publicKey: KeyObject }
   | { readonly alg: 'HS256'; readonly secret: Uint8Array };
 
-export type TokenResult = { ok: true; user: User } | { ok: false; reason: string };
-
-/** What authentication needs: a bearer token in, a user (or why not) out. */
-export type TokenVerifier = (token: string) => Promise<TokenResult>;
+export type { TokenResult, TokenVerifier } from './users.js';
 
 export const MIN_HS256_SECRET_BYTES = 32;
 export const DEFAULT_VALID_FOR = '24h';

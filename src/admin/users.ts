@@ -10,12 +10,16 @@ import {
   AUTHENTICATED_GROUP,
   UNAUTHENTICATED_GROUP,
 } from './builtins.js';
-import type { TokenVerifier } from './tokens.js';
 
 export interface User {
   readonly name: string;
   readonly groups: readonly string[];
 }
+
+export type TokenResult = { ok: true; user: User } | { ok: false; reason: string };
+
+/** What authentication needs: a bearer token in, a user (or why not) out. */
+export type TokenVerifier = (token: string) => Promise<TokenResult>;
 
 export type Headers = Readonly<Record<string, string | string[] | undefined>>;
 

@@ -4,7 +4,7 @@
  * reaches the HTTP port can change the policies.
  */
 import type { AccessRoleBinding } from '../policy/types.js';
-import type { Settings } from '../settings.js';
+import type { Settings } from '../settings/settings.js';
 import {
   ADMIN_GROUP,
   ANONYMOUS_USER,

@@ -14,12 +14,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import { sendJson } from '../http/router.js';
 import { loadPolicyTexts } from '../policy/load.js';
 import type { AccessKind } from '../policy/types.js';
 import { DEFAULT_MESH, type MeshTrafficPermission, type PolicySet } from '../policy/types.js';
-import type { ReloadOutcome } from '../reload.js';
+import type { ReloadOutcome } from '../policy/reload.js';
 import type { AuditResult } from './audit.js';
 import { BODY_FILE, type BodyResult, isPlainObject, parseBodyDocument, readRequestBody } from './body.js';
 import { isBuiltin } from './builtins.js';
@@ -38,16 +38,11 @@ import {
 } from './problems.js';
 import { authorize, authorizeWrite, denial, USER_TOKEN_TYPE } from './rbac.js';
 import { findResource, type ManagedResource, toUniversal } from './resources.js';
-import type { AdminContext } from './routes.js';
+import type { AdminContext } from './context.js';
 import { type ResourceTransaction, type StoredType, StoreError, type UniversalResource } from './store.js';
-import {
-  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
-  DEFAULT_VALID_FOR,
-  issueToken,
-  lifetimeTooLong,
-  parseDuration,
-} from './tokens.js';
+import { issueToken } from './tokens.js';
 import { authenticate, type User } from './users.js';
+import { parseTokenRequest } from './token-request.js';
 
 /** What a write answers: a JSON body (problems included) or a text one (a token). */
 interface Answer {
@@ -379,37 +374,4 @@ function storedResource(file: string, text: string | undefined, target: Target):
 
 function asMtp(resource: ManagedResource | undefined): MeshTrafficPermission | undefined {
   return resource?.type === 'MeshTrafficPermission' ? resource : undefined;
-}
-
-const TOKEN_FIELDS = ['name', 'groups', 'validFor'];
-
-type TokenRequest =
-  { ok: true; name: string; groups: string[]; validForSeconds: number } | { ok: false; problem: Problem };
-
-/** `{"name": "...", "groups": ["..."], "validFor": "24h"}`; `groups` and `validFor` are optional. */
-export function parseTokenRequest(
-  value: unknown,
-  maxLifetimeSeconds = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
-): TokenRequest {
-  const fail = (detail: string): TokenRequest => ({ ok: false, problem: badRequest(detail) });
-  if (!isPlainObject(value)) return fail('request body must be an object: {"name", "groups", "validFor"}');
-  for (const key of Object.keys(value)) {
-    if (!TOKEN_FIELDS.includes(key))
-      return fail(`unknown field ${JSON.stringify(key)}: expected name, groups or validFor`);
-  }
-  const { name, groups = [], validFor = DEFAULT_VALID_FOR } = value;
-  if (typeof name !== 'string' || name === '') return fail('name must be a non-empty string');
-  if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string' && g !== '')) {
-    return fail('groups must be an array of non-empty strings');
-  }
-  if (typeof validFor !== 'string') return fail('validFor must be a duration such as 30s, 15m or 24h');
-  let validForSeconds: number;
-  try {
-    validForSeconds = parseDuration(validFor);
-  } catch (error) {
-    return fail(`validFor: ${(error as Error).message}`);
-  }
-  const tooLong = lifetimeTooLong(validForSeconds, maxLifetimeSeconds);
-  if (tooLong !== undefined) return fail(`validFor: ${tooLong}`);
-  return { ok: true, name, groups, validForSeconds };
 }

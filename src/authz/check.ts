@@ -7,10 +7,10 @@
 import { type CertificateReader, DecisionCache } from '../decision/cache.js';
 import type { Client, Decision, Destination } from '../decision/types.js';
 import type { ShadowRecord } from '../console/shadow-record.js';
-import type { DecisionLog, DecisionLogEntry } from '../decision-log.js';
-import { type Metrics, meshLabel } from '../metrics.js';
-import { compareShadow, type ShadowResult } from '../shadow.js';
-import type { ServiceState } from '../state.js';
+import type { DecisionLog, DecisionLogEntry } from '../observability/decision-log.js';
+import { type Metrics, meshLabel } from '../observability/metrics.js';
+import { compareShadow, type ShadowResult } from '../decision/shadow.js';
+import type { ServiceState } from './state.js';
 import { CheckRequestView, MalformedMessageError } from './codec.js';
 import { DestinationResolver } from './destination.js';
 import { clientOf, httpAttributesOf } from './request.js';

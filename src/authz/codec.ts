@@ -6,19 +6,31 @@
  * MalformedMessageError, nothing else.
  */
 
-export class MalformedMessageError extends Error {
-  override readonly name = 'MalformedMessageError';
-}
+import { WIRE_LEN } from './encode.js';
+import {
+  closeMessage,
+  Cursor,
+  EMPTY,
+  lengthEnd,
+  MalformedMessageError,
+  nextField,
+  skip,
+} from './wire-read.js';
+
+export {
+  type CheckResponseParts,
+  encodeCheckResponse,
+  encodeHealthCheckResponse,
+  encodeStringStruct,
+  HEALTH_SERVING_STATUS,
+  type HealthServingStatus,
+} from './encode.js';
+export { MalformedMessageError } from './wire-read.js';
 
 export const DESTINATION_TAGS_EXTENSION = 'mtp.destination-tags';
 const REQUEST_ID_HEADER = 'x-request-id';
 const DESTINATION_TAGS_KEY = Buffer.from(DESTINATION_TAGS_EXTENSION);
 const REQUEST_ID_KEY = Buffer.from(REQUEST_ID_HEADER);
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_FIXED32 = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -199,8 +211,6 @@ export function decodeCheckRequest(bytes: Buffer): CheckRequestView {
   return new CheckRequestView().decode(bytes);
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /** A list of [start, end) offsets whose storage is kept when it is cleared. */
 class Spans {
   readonly #offsets: number[] = [0, 0];
@@ -223,106 +233,6 @@ class Spans {
   end(i: number): number {
     return this.#offsets[2 * i + 1] as number;
   }
-}
-
-/** A read position plus the parts of the last tag and map entry read (the walk allocates nothing). */
-class Cursor {
-  buf: Buffer = EMPTY;
-  pos = 0;
-  wireType = 0;
-  keyStart = 0;
-  keyEnd = 0;
-  /** -1 when the entry had no value field. */
-  valueStart = -1;
-  valueEnd = -1;
-
-  reset(buf: Buffer): this {
-    this.buf = buf;
-    this.pos = 0;
-    return this;
-  }
-
-  text(start: number, end: number): string {
-    return this.buf.toString('utf8', start, end);
-  }
-
-  /** The value of the map entry just read ('' when it had no value field). */
-  valueText(): string {
-    return this.valueStart < 0 ? '' : this.text(this.valueStart, this.valueEnd);
-  }
-}
-
-function fail(what: string): never {
-  throw new MalformedMessageError(what);
-}
-
-/** Reads a varint as a JS number (exact up to 2^53; larger values only ever fail a bound check). */
-function varint(c: Cursor, limit: number): number {
-  // Tags and most lengths are one byte.
-  const first = c.buf[c.pos] as number;
-  if (first < 0x80 && c.pos < limit) {
-    c.pos++;
-    return first;
-  }
-  return longVarint(c, limit);
-}
-
-function longVarint(c: Cursor, limit: number): number {
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    if (c.pos >= limit) fail('truncated varint');
-    const b = c.buf[c.pos++] as number;
-    result += (b & 0x7f) * scale;
-    if (b < 0x80) return result;
-    scale *= 128;
-  }
-  return fail('varint longer than 10 bytes');
-}
-
-/** Reads the next tag: returns the field number and leaves the wire type in `c.wireType`. */
-function nextField(c: Cursor, limit: number): number {
-  const tag = varint(c, limit);
-  // Valid tags fit 32 bits: integer arithmetic (a double division and modulo cost more than the walk).
-  const field = tag <= 0xffffffff ? tag >>> 3 : Math.floor(tag / 8);
-  if (field === 0) fail('field number 0');
-  c.wireType = tag <= 0xffffffff ? tag & 7 : tag % 8;
-  return field;
-}
-
-/** Reads a length prefix and returns the end offset of the field it announces. */
-function lengthEnd(c: Cursor, limit: number): number {
-  const len = varint(c, limit);
-  const end = c.pos + len;
-  if (end > limit) fail('length exceeds the enclosing message');
-  return end;
-}
-
-/** Skips the value of the field whose tag was just read. */
-function skip(c: Cursor, limit: number): void {
-  switch (c.wireType) {
-    case WIRE_VARINT:
-      varint(c, limit);
-      return;
-    case WIRE_FIXED64:
-      c.pos += 8;
-      break;
-    case WIRE_LEN:
-      c.pos = lengthEnd(c, limit);
-      return;
-    case WIRE_FIXED32:
-      c.pos += 4;
-      break;
-    default:
-      // Groups (3, 4) do not exist in proto3; 6 and 7 are not wire types.
-      fail(`unsupported wire type ${c.wireType}`);
-  }
-  if (c.pos > limit) fail('truncated fixed-width field');
-}
-
-/** The end of a message, which must be exactly where its length said. */
-function closeMessage(c: Cursor, end: number): void {
-  if (c.pos !== end) fail('field overruns its message');
 }
 
 /** A string field: records where its bytes lie and moves past them. */
@@ -483,88 +393,4 @@ export function decodeHealthCheckRequest(bytes: Buffer): string {
     } else skip(c, bytes.length);
   }
   return service;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-function varintBytes(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
-}
-
-function tag(field: number, wireType: number): number[] {
-  return varintBytes(field * 8 + wireType);
-}
-
-/** A length-delimited field holding `payload`. */
-function lenField(field: number, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([...tag(field, WIRE_LEN), ...varintBytes(payload.length)]), payload]);
-}
-
-function stringField(field: number, value: string): Buffer {
-  return lenField(field, Buffer.from(value, 'utf8'));
-}
-
-function varintField(field: number, value: number): Buffer {
-  return Buffer.from([...tag(field, WIRE_VARINT), ...varintBytes(value)]);
-}
-
-/** google.protobuf.Struct with string values only, in the given order. */
-export function encodeStringStruct(entries: readonly (readonly [string, string])[]): Buffer {
-  return Buffer.concat(
-    entries.map(([key, value]) =>
-      // Struct.fields = 1 (map entry: key = 1, value = 2 → Value.string_value = 3)
-      lenField(1, Buffer.concat([stringField(1, key), lenField(2, stringField(3, value))])),
-    ),
-  );
-}
-
-export interface CheckResponseParts {
-  /** google.rpc.Status.code: 0 OK, 7 PERMISSION_DENIED. */
-  readonly code: number;
-  /** DeniedHttpResponse (field 2): HTTP status and body. */
-  readonly denied?: { readonly httpStatus: number; readonly body: string };
-  /** An empty OkHttpResponse (field 3). */
-  readonly ok?: boolean;
-  /** dynamic_metadata (field 4), string values. */
-  readonly metadata: readonly (readonly [string, string])[];
-}
-
-/** Encodes an envoy.service.auth.v3.CheckResponse. */
-export function encodeCheckResponse(parts: CheckResponseParts): Buffer {
-  const pieces: Buffer[] = [];
-  // status is always present (an empty Status for code 0), as Envoy's own servers send it.
-  pieces.push(lenField(1, parts.code === 0 ? Buffer.alloc(0) : varintField(1, parts.code)));
-  if (parts.denied !== undefined) {
-    const status = lenField(1, varintField(1, parts.denied.httpStatus));
-    pieces.push(lenField(2, Buffer.concat([status, stringField(3, parts.denied.body)])));
-  } else if (parts.ok === true) {
-    pieces.push(lenField(3, Buffer.alloc(0)));
-  }
-  if (parts.metadata.length > 0) pieces.push(lenField(4, encodeStringStruct(parts.metadata)));
-  return Buffer.concat(pieces);
-}
-
-export const HEALTH_SERVING_STATUS = {
-  UNKNOWN: 0,
-  SERVING: 1,
-  NOT_SERVING: 2,
-  SERVICE_UNKNOWN: 3,
-} as const;
-export type HealthServingStatus = (typeof HEALTH_SERVING_STATUS)[keyof typeof HEALTH_SERVING_STATUS];
-
-const HEALTH_RESPONSES: readonly Buffer[] = [0, 1, 2, 3].map((s) =>
-  s === 0 ? Buffer.alloc(0) : varintField(1, s),
-);
-
-/** grpc.health.v1.HealthCheckResponse (pre-encoded, shared: never mutate the result). */
-export function encodeHealthCheckResponse(status: HealthServingStatus): Buffer {
-  return HEALTH_RESPONSES[status] as Buffer;
 }

@@ -4,10 +4,10 @@
  * `x-mtp-destination-tags` gRPC metadata, then the peer labels. A source that is present but
  * malformed makes the destination unusable; sources are never merged.
  */
-import { copyBytes, hashBytes, sameBytes } from '../byte-keys.js';
+import { copyBytes, hashBytes, sameBytes } from '../decision/byte-keys.js';
 import { makeDestination, parseTagList } from '../decision/identity.js';
 import type { Destination } from '../decision/types.js';
-import { SERVICE_TAG } from '../policy/types.js';
+import { SERVICE_TAG } from '../decision/types.js';
 import { type CheckRequestView, TEXT_FIELD } from './codec.js';
 
 const SPIFFE = 'spiffe://';

@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { ServerStream } from '../grpc/server.js';
 import { GRPC_STATUS, GrpcFailure } from '../grpc/status.js';
-import type { ServiceState } from '../state.js';
+import type { ServiceState } from './state.js';
 import {
   decodeHealthCheckRequest,
   encodeHealthCheckResponse,

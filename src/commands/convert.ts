@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { toUniversal } from '../admin/resources.js';
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import { type Conversion, convertToRules } from '../policy/convert-rules.js';
 import { loadPolicies } from '../policy/load.js';
 

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { formatIssue } from '../errors.js';
+import { formatIssue } from '../policy/errors.js';
 import { configMapContent } from '../policy/configmap.js';
 import { readPolicyFile } from '../policy/files.js';
 import { DEFAULT_MAX_POLICY_FILE_BYTES, loadPolicies, type PolicyText } from '../policy/load.js';

@@ -4,9 +4,9 @@
  * so a flood of denies costs neither memory nor time. Lines are rendered only when read, with the
  * decision log's own fields (`lineOf`), so the two always agree.
  */
-import type { DecisionLog, DecisionLogEntry } from '../decision-log.js';
-import { lineOf } from '../decision-log.js';
-import { decisionLabel } from '../metrics.js';
+import type { DecisionLog, DecisionLogEntry } from '../observability/decision-log.js';
+import { lineOf } from '../observability/decision-log.js';
+import { decisionLabel } from '../observability/metrics.js';
 
 interface Slot {
   readonly at: number;

@@ -3,8 +3,8 @@
  * reload leaves the old policies serving, and the operator needs its violations (FILE:LINE:COL)
  * without reading the logs.
  */
-import { formatIssue } from '../errors.js';
-import type { ReloadOutcome } from '../reload.js';
+import { formatIssue } from '../policy/errors.js';
+import type { ReloadOutcome } from '../policy/reload.js';
 
 /** Violations kept from one failed reload; the count says how many there were. */
 export const MAX_REPORTED_ERRORS = 100;

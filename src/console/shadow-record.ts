@@ -5,11 +5,11 @@
  * policy for the inbound. Bounded: a few examples per policy, records only for the shadow
  * policies of the serving set (pruned on reload).
  */
-import type { DecisionLogEntry } from '../decision-log.js';
-import { lineOf } from '../decision-log.js';
-import { decisionLabel } from '../metrics.js';
+import type { DecisionLogEntry } from '../observability/decision-log.js';
+import { lineOf } from '../observability/decision-log.js';
+import { decisionLabel } from '../observability/metrics.js';
 import { EFFECT_LABEL, type PolicySet } from '../policy/types.js';
-import type { ShadowOutcome, ShadowResult } from '../shadow.js';
+import type { ShadowOutcome, ShadowResult } from '../decision/shadow.js';
 
 export const SHADOW_EXAMPLES_PER_POLICY = 5;
 

@@ -4,7 +4,7 @@
  * every value each key takes in a component), and an index from (key, value) to the subsets that
  * name it, so a client finds the subsets it covers by reading only its own tags.
  */
-import type { CompiledEntry } from './table.js';
+import type { CompiledEntry } from './types.js';
 
 /** One distinct set of (key, value) pairs among the entries. */
 export interface SubsetNode {

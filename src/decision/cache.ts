@@ -6,7 +6,7 @@
  *   serving, so an older generation's answers can never be returned — nor keep memory.
  */
 import { LRUCache } from 'lru-cache';
-import { copyBytes, hashBytes, hashText, sameBytes } from '../byte-keys.js';
+import { copyBytes, hashBytes, hashText, sameBytes } from './byte-keys.js';
 import { decide } from './decide.js';
 import type { DecisionTable } from './table.js';
 import type { Client, ClientIdentity, Decision, Destination } from './types.js';

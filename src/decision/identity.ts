@@ -3,9 +3,8 @@
  * which SANs count): `spiffe://<mesh>/<service>` names the mesh and a service, `kuma://<key>/<value>`
  * a tag. Every other SAN adds nothing and is counted as ignored.
  */
-import { SERVICE_TAG } from '../policy/types.js';
 import { parseSan } from './san.js';
-import type { Client, ClientIdentity, Destination } from './types.js';
+import { type Client, type ClientIdentity, type Destination, SERVICE_TAG } from './types.js';
 
 export const NO_CLIENT: Client = Object.freeze({ kind: 'none' });
 

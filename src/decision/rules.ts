@@ -5,8 +5,16 @@
  * else the request is denied. A spiffeID match reads the client's URI SANs joined with `,` (Envoy's
  * URI-SAN input): Exact compares the whole text, Prefix is a plain string prefix.
  */
-import type { Action, RuleList, RuleMatch } from '../policy/types.js';
-import type { ClientIdentity, DecidedBy, Decision, Destination, RuleDecidedBy } from './types.js';
+import type {
+  Action,
+  ClientIdentity,
+  DecidedBy,
+  Decision,
+  Destination,
+  RuleDecidedBy,
+  RuleList,
+  RuleMatch,
+} from './types.js';
 
 /** One rule of one policy: `spec.rules[ruleIndex].default`. */
 export interface CompiledRule {

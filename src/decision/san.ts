@@ -11,7 +11,7 @@
  * `spiffe://<mesh>.<zone>.mesh.local/ns/<ns>/sa/<sa>` still name their trust domain. A one-segment
  * path in the tag-value charset is also the `kuma.io/service` tag, as Kuma issues it.
  */
-import { SERVICE_TAG } from '../policy/types.js';
+import { SERVICE_TAG } from './types.js';
 
 export type San =
   | {

@@ -2,21 +2,11 @@
  * The compiled decision table: everything decide() reads, built once per policy generation by
  * policy/compile.ts. Lookups do no parsing; per-destination programs are memoized.
  */
-import type { Action, MtlsMode } from '../policy/types.js';
-import { SERVICE_TAG } from '../policy/types.js';
 import type { AtomIndex } from './atom-index.js';
 import type { CompiledRule, RulesProgram } from './rules.js';
-import type { Decision, Destination } from './types.js';
+import { type CompiledEntry, type Decision, type Destination, type MtlsMode, SERVICE_TAG } from './types.js';
 
-/** One `from` entry, its targetRef flattened to the (key, value) pairs a client must carry. */
-export interface CompiledEntry {
-  readonly policy: string;
-  readonly fromIndex: number;
-  readonly action: Action;
-  /** Parallel arrays; MeshService X is (kuma.io/service, X), Mesh is empty. */
-  readonly keys: readonly string[];
-  readonly values: readonly string[];
-}
+export type { CompiledEntry } from './types.js';
 
 /** A policy ready for selection: its place in Kuma's order and its top-level selector. */
 export interface CompiledPolicy {

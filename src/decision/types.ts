@@ -2,7 +2,36 @@
  * The vocabulary of the hot path: who calls (client identity), what is called (destination),
  * and what was decided. Built by the Envoy-facing edge or the CLI, consumed by decide().
  */
-import type { Action, RuleList, RuleMatch } from '../policy/types.js';
+/** The tag every inbound carries: the service a request is for. */
+export const SERVICE_TAG = 'kuma.io/service';
+
+export const ACTIONS = ['Allow', 'Deny', 'AllowWithShadowDeny'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export type MtlsMode = 'disabled' | 'strict' | 'permissive';
+
+export const SPIFFE_MATCH_TYPES = ['Exact', 'Prefix'] as const;
+export type SpiffeIdMatchType = (typeof SPIFFE_MATCH_TYPES)[number];
+
+/** One entry of a `spec.rules[].default` list (Kuma 2.12+); both parts set means both must match. */
+export interface RuleMatch {
+  readonly spiffeID?: { readonly type: SpiffeIdMatchType; readonly value: string };
+  /** Kuma 2.14+. */
+  readonly sni?: { readonly type: 'Exact'; readonly value: string };
+}
+
+/** One `from` entry, its targetRef flattened to the (key, value) pairs a client must carry. */
+export interface CompiledEntry {
+  readonly policy: string;
+  readonly fromIndex: number;
+  readonly action: Action;
+  /** Parallel arrays; MeshService X is (kuma.io/service, X), Mesh is empty. */
+  readonly keys: readonly string[];
+  readonly values: readonly string[];
+}
+
+export const RULE_LISTS = ['deny', 'allowWithShadowDeny', 'allow'] as const;
+export type RuleList = (typeof RULE_LISTS)[number];
 
 export const VIAS = [
   'rule',

@@ -17,7 +17,7 @@ import {
 import { looksLikeUri } from '../decision/san.js';
 import type { DecisionTable } from '../decision/table.js';
 import type { Client, Destination } from '../decision/types.js';
-import { explain, explainJson } from '../explain.js';
+import { explain, explainJson } from '../decision/explain.js';
 import { DEFAULT_MESH, SERVICE_TAG } from '../policy/types.js';
 
 export interface ExplainLimits extends IdentityLimits {

@@ -10,8 +10,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TcpAddress } from '../settings.js';
-import type { ServiceState } from '../state.js';
+import type { TcpAddress } from '../settings/values.js';
+import type { ServiceState } from '../authz/state.js';
 import { createRouter, type Route, sendJson } from './router.js';
 
 export interface HttpLimits {

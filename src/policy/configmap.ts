@@ -6,7 +6,7 @@
  * are warnings.
  */
 import { isMap, isScalar, parseAllDocuments, Scalar } from 'yaml';
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { PolicyText } from './load.js';
 import { fileIssue } from './parse.js';
 import type { PolicyIssue } from './types.js';

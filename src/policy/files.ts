@@ -1,14 +1,15 @@
 /**
- * Finding and reading policy files. Directories are walked recursively in sorted order; names
- * starting with `.` are skipped, which is also what makes a Kubernetes ConfigMap mount work: the
- * visible `foo.yaml -> ..data/foo.yaml` symlinks are read, the `..data` / `..2026_…` directories
- * are not read a second time. Symlinks are followed; each directory and file is visited once.
+ * Finding and reading policy files. Directories are walked recursively, seeing what tree.ts says
+ * a walk sees (sorted, dot-names skipped: a ConfigMap mount's visible `foo.yaml -> ..data/foo.yaml`
+ * symlinks are read, its `..data` / `..2026_…` directories are not read a second time). Symlinks
+ * are followed; each directory and file is visited once.
  */
 import type { Dirent, Stats } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import { fileIssue } from './parse.js';
+import { visibleEntries } from './tree.js';
 import type { PolicyIssue } from './types.js';
 
 const POLICY_EXTENSION = /\.(ya?ml|json)$/i;
@@ -54,18 +55,17 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
   };
 
   const walk = async (dir: string): Promise<void> => {
-    let entries: Dirent[];
+    let visible: Dirent[];
     let realDir: string;
     try {
       realDir = await realpath(dir);
       if (seenDirs.has(realDir)) return; // a symlink loop, or a directory given twice
       seenDirs.add(realDir);
-      entries = await readdir(dir, { withFileTypes: true });
+      visible = await visibleEntries(dir);
     } catch (error) {
       found.issues.push(fileIssue(dir, errnoMessage(error)));
       return;
     }
-    const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : 1));
     // Stat'ed a batch at a time, visited in order: one thread-pool round trip per file, in
     // sequence, made a directory of 10 000 policies take seconds.
     const infos = await statAll(visible.map((e) => join(dir, e.name)));

@@ -2,7 +2,7 @@
  * The cold-path loader: paths → files → documents → validated, typed resources. It reports every
  * violation of every file and never throws for bad content; a missing file is an issue too.
  */
-import { POLICY_MESSAGES as M, sortIssues } from '../errors.js';
+import { POLICY_MESSAGES as M, sortIssues } from './errors.js';
 import { findPolicyFiles, readPolicyFile } from './files.js';
 import { fileIssue, parsePolicyText } from './parse.js';
 import { currentStamp, stampOf, waitUntilSettled } from './settle.js';

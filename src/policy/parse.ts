@@ -14,15 +14,11 @@ import {
   Parser,
   type Node as YamlNode,
 } from 'yaml';
-import { POLICY_MESSAGES as M } from '../errors.js';
-import type { PolicyIssue } from './types.js';
-import { decodeUtf8, firstDeepBracket, firstTooDeep, offsetPos } from './yaml-guards.js';
+import { POLICY_MESSAGES as M } from './errors.js';
+import type { PolicyIssue, Pos } from './types.js';
 
-/** One-based line and column. */
-export interface Pos {
-  readonly line: number;
-  readonly col: number;
-}
+export type { Pos } from './types.js';
+import { decodeUtf8, firstDeepBracket, firstTooDeep, offsetPos } from './yaml-guards.js';
 
 export type ScalarValue = string | number | boolean | null;
 

@@ -3,6 +3,19 @@
  * compiler consumes. Nothing here knows about YAML; nothing here is read on the hot path.
  */
 
+export {
+  ACTIONS,
+  type Action,
+  type MtlsMode,
+  RULE_LISTS,
+  type RuleList,
+  type RuleMatch,
+  SERVICE_TAG,
+  SPIFFE_MATCH_TYPES,
+  type SpiffeIdMatchType,
+} from '../decision/types.js';
+import type { Action, MtlsMode, RuleMatch } from '../decision/types.js';
+
 export const TARGET_REF_KINDS = [
   'Mesh',
   'MeshSubset',
@@ -12,10 +25,13 @@ export const TARGET_REF_KINDS = [
 ] as const;
 export type TargetRefKind = (typeof TARGET_REF_KINDS)[number];
 
-export const ACTIONS = ['Allow', 'Deny', 'AllowWithShadowDeny'] as const;
-export type Action = (typeof ACTIONS)[number];
-
 export type ProxyType = 'Sidecar' | 'Gateway';
+
+/** One-based line and column. */
+export interface Pos {
+  readonly line: number;
+  readonly col: number;
+}
 
 /** Where a resource (or one of its fields) was written. Lines and columns start at 1. */
 export interface SourceLocation {
@@ -43,16 +59,7 @@ export interface FromEntry {
   readonly action: Action;
 }
 
-export const SPIFFE_MATCH_TYPES = ['Exact', 'Prefix'] as const;
-export type SpiffeIdMatchType = (typeof SPIFFE_MATCH_TYPES)[number];
 export const SNI_MATCH_TYPES = ['Exact'] as const;
-
-/** One entry of a `spec.rules[].default` list (Kuma 2.12+); both parts set means both must match. */
-export interface RuleMatch {
-  readonly spiffeID?: { readonly type: SpiffeIdMatchType; readonly value: string };
-  /** Kuma 2.14+. */
-  readonly sni?: { readonly type: 'Exact'; readonly value: string };
-}
 
 /** `spec.rules[i].default`: absent lists are empty. */
 export interface MtpRule {
@@ -60,9 +67,6 @@ export interface MtpRule {
   readonly allowWithShadowDeny: readonly RuleMatch[];
   readonly allow: readonly RuleMatch[];
 }
-
-export const RULE_LISTS = ['deny', 'allowWithShadowDeny', 'allow'] as const;
-export type RuleList = (typeof RULE_LISTS)[number];
 
 export type ResourceForm = 'universal' | 'kubernetes';
 
@@ -86,8 +90,6 @@ export interface MeshTrafficPermission extends ResourceBase {
   /** Kubernetes form: `metadata.namespace`, used to resolve a Dataplane targetRef by name. */
   readonly namespace?: string;
 }
-
-export type MtlsMode = 'disabled' | 'strict' | 'permissive';
 
 export interface MeshResource extends ResourceBase {
   readonly type: 'Mesh';
@@ -159,7 +161,6 @@ export interface PolicyIssue {
   readonly message: string;
 }
 
-export const SERVICE_TAG = 'kuma.io/service';
 export const ORIGIN_LABEL = 'kuma.io/origin';
 export const DISPLAY_NAME_LABEL = 'kuma.io/display-name';
 export const EFFECT_LABEL = 'kuma.io/effect';

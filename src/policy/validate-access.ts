@@ -2,7 +2,7 @@
  * AccessRole and AccessRoleBinding bodies (Kong Mesh RBAC). Unknown fields are errors here, not
  * warnings: a misspelt `types` or `when` would silently widen what a role grants.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, LNode } from './parse.js';
 import {
   ACCESS_KINDS,

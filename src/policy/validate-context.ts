@@ -3,7 +3,7 @@
  * and typed accessors over located nodes that report schema-level (type / enum / required)
  * problems as they go.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, LNode, LScalar, LSeq, Pos } from './parse.js';
 import type { PolicyIssue } from './types.js';
 

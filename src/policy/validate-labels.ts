@@ -2,7 +2,7 @@
  * Resource metadata rules: the resource name and mesh (Kuma's rules) and labels (Kubernetes'
  * label syntax, with Kubernetes' own messages).
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { Pos } from './parse.js';
 import { type Findings, keyPath, type StringMap } from './validate-context.js';
 

@@ -2,7 +2,7 @@
  * Mesh documents: only the mTLS state matters here (`mtls.enabledBackend` and the backends'
  * `name` / `mode`); every other Mesh field is ignored without a word.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LMap } from './parse.js';
 import type { MtlsMode } from './types.js';
 import {

@@ -2,7 +2,7 @@
  * The `spec` of a MeshTrafficPermission: Kuma 2.7's classic `targetRef` + `from` API, or Kuma
  * 2.12+'s `rules` (validate-rules.ts); never both in one policy.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, Pos } from './parse.js';
 import { ACTIONS, type Action, type FromEntry, type MtpRule, type TargetRef } from './types.js';
 import {

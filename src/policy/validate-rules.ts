@@ -2,7 +2,7 @@
  * `spec.rules` of a MeshTrafficPermission (Kuma 2.12+): the CRD schema (types, enums, required
  * `default`) and Kuma 2.14's admission rules for rules and their matches, with Kuma's messages.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, LNode } from './parse.js';
 import { spiffeIdProblem } from './spiffe-id.js';
 import {

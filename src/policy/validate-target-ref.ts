@@ -2,7 +2,7 @@
  * MeshTrafficPermission targetRefs (top level and `from[].targetRef`): the CRD schema (types and
  * enums) and Kuma 2.7's rules per kind.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, LNode } from './parse.js';
 import type { ProxyType, TargetRef, TargetRefKind } from './types.js';
 import {

@@ -3,7 +3,7 @@
  * into the same logical shape, so field paths are the same for both (`name`, `labels["k"]`,
  * `spec.from[0]...`, `mtls.enabledBackend`, `rules[0]...`) while positions point at the real nodes.
  */
-import { POLICY_MESSAGES as M } from '../errors.js';
+import { POLICY_MESSAGES as M } from './errors.js';
 import type { LEntry, LMap, ParsedDocument, Pos } from './parse.js';
 import {
   DEFAULT_MESH,

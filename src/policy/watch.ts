@@ -5,17 +5,15 @@
  * events cost nothing but latency; a periodic rescan catches whatever the watches miss.
  */
 import { type FSWatcher, watch } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { visibleEntries } from './tree.js';
 
 export interface PolicyWatcher {
   /** Re-walks the paths and watches any directory not yet watched (call after each reload). */
   refresh(): Promise<void>;
   close(): void;
 }
-
-/** Kubernetes ConfigMap mounts swap this symlink to publish a new version of every file. */
-const CONFIGMAP_DATA = '..data';
 
 export function watchPolicyPaths(
   paths: readonly string[],
@@ -75,11 +73,10 @@ const MAX_DEPTH = 32;
 async function collectDirectories(dir: string, into: Set<string>, depth: number): Promise<void> {
   if (depth > MAX_DEPTH || into.has(dir)) return;
   into.add(dir);
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  // A ConfigMap mount's ..data symlink is skipped too: it is watched through its parent, where
+  // the swap that publishes a new version of every file is a rename.
+  const entries = await visibleEntries(dir).catch(() => []);
   for (const entry of entries) {
-    if (entry.name.startsWith('.') && entry.name !== CONFIGMAP_DATA) continue;
-    // ..data is watched through its parent: the swap is a rename in the parent directory.
-    if (entry.name === CONFIGMAP_DATA) continue;
     if (entry.isDirectory()) await collectDirectories(join(dir, entry.name), into, depth + 1);
   }
 }

@@ -3,7 +3,7 @@
  * and never exhausts the stack: UTF-8 validity and nesting depth.
  */
 import type { CST } from 'yaml';
-import type { Pos } from './parse.js';
+import type { Pos } from './types.js';
 
 /** One-based position of a character offset. */
 export function offsetPos(text: string, offset: number): Pos {

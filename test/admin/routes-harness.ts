@@ -13,12 +13,12 @@ import { createAdminRoutes } from '../../src/admin/routes.js';
 import { AdminStore } from '../../src/admin/store.js';
 import { issueToken, type SigningKey, signingKeyFromBytes, tokenVerifier } from '../../src/admin/tokens.js';
 import { startHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/observability/log.js';
 import { compileTables } from '../../src/policy/compile.js';
 import { loadPolicies } from '../../src/policy/load.js';
-import { Reloader } from '../../src/reload.js';
-import type { AdminDefaultBinding } from '../../src/settings.js';
-import { ServiceState, type Snapshot } from '../../src/state.js';
+import { Reloader } from '../../src/policy/reload.js';
+import type { AdminDefaultBinding } from '../../src/settings/settings.js';
+import { ServiceState, type Snapshot } from '../../src/authz/state.js';
 
 export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 export const KEY: SigningKey = signingKeyFromBytes('test-key', Buffer.from(SECRET));

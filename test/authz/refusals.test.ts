@@ -10,10 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcService, startGrpcServer } from '../../src/authz/server.js';
 import { cachedCertificateReader } from '../../src/decision/cache.js';
-import { createLogger } from '../../src/log.js';
-import { CHECK_ERROR_CODES, createMetrics, METRIC_NAMES, type Metrics } from '../../src/metrics.js';
+import { createLogger } from '../../src/observability/log.js';
+import {
+  CHECK_ERROR_CODES,
+  createMetrics,
+  METRIC_NAMES,
+  type Metrics,
+} from '../../src/observability/metrics.js';
 import { compileTables } from '../../src/policy/compile.js';
-import { ServiceState } from '../../src/state.js';
+import { ServiceState } from '../../src/authz/state.js';
 import { mtp, policySet, service } from '../support/policies.js';
 import { connect, grpcError, type TestClient } from './wire.js';
 

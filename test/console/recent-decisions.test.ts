@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecentDecisions, recordingDecisionLog } from '../../src/console/recent-decisions.js';
 import type { Decision } from '../../src/decision/types.js';
-import type { DecisionLog, DecisionLogEntry } from '../../src/decision-log.js';
+import type { DecisionLog, DecisionLogEntry } from '../../src/observability/decision-log.js';
 import { client, dest } from '../support/policies.js';
 
 const decision = (action: Decision['action'], fromIndex = 0): Decision => ({

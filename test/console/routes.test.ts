@@ -6,7 +6,7 @@ import { ReloadStatus } from '../../src/console/reload-status.js';
 import { type ConsoleContext, consoleRoutes } from '../../src/console/routes.js';
 import { ShadowRecord } from '../../src/console/shadow-record.js';
 import { type HttpService, startHttpServer } from '../../src/http/server.js';
-import { ServiceState } from '../../src/state.js';
+import { ServiceState } from '../../src/authz/state.js';
 
 let http: HttpService | undefined;
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SHADOW_EXAMPLES_PER_POLICY, ShadowRecord } from '../../src/console/shadow-record.js';
 import { decide } from '../../src/decision/decide.js';
 import { compileTables } from '../../src/policy/compile.js';
-import { compareShadow } from '../../src/shadow.js';
+import { compareShadow } from '../../src/decision/shadow.js';
 import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from '../support/policies.js';
 
 const SHADOW = { 'kuma.io/effect': 'shadow' };

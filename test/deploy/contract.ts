@@ -9,7 +9,8 @@ import { parseAllDocuments } from 'yaml';
 import { AUTHORIZATION_SERVICE } from '../../src/authz/health.js';
 import { METADATA } from '../../src/authz/response.js';
 import { CHECK_PATH, DESTINATION_TAGS_METADATA } from '../../src/authz/server.js';
-import { FLAGS, parseDuration, parseTcpAddress } from '../../src/settings.js';
+import { FLAGS } from '../../src/settings/settings.js';
+import { parseDuration, parseTcpAddress } from '../../src/settings/values.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const CLI = join(REPO, 'dist/cli.js');

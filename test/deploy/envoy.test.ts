@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseGrpcAddress } from '../../src/settings.js';
+import { parseGrpcAddress } from '../../src/settings/values.js';
 import { CONTRACT, loadYaml, REPO } from './contract.js';
 
 const HTTP_EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';

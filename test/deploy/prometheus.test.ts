@@ -5,7 +5,12 @@
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CHECK_ERROR_CODES, createMetrics, DECISION_LABELS, METRIC_NAMES } from '../../src/metrics.js';
+import {
+  CHECK_ERROR_CODES,
+  createMetrics,
+  DECISION_LABELS,
+  METRIC_NAMES,
+} from '../../src/observability/metrics.js';
 import { metricNamesIn } from '../support/dashboard.js';
 import { loadYaml, REPO } from './contract.js';
 

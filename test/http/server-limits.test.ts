@@ -11,7 +11,7 @@ import {
   type HttpService,
   startHttpServer,
 } from '../../src/http/server.js';
-import { ServiceState } from '../../src/state.js';
+import { ServiceState } from '../../src/authz/state.js';
 
 let server: HttpService | undefined;
 const sockets: Socket[] = [];

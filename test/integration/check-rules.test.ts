@@ -7,12 +7,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { observabilityRoutes } from '../../src/http/routes-observability.js';
-import { type CheckRequestInit, connect, type TestClient } from '../authz/wire.js';
+import { observabilityRoutes } from '../../src/observability/routes.js';
+import type { CheckRequestInit, TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mesh, mtp, policySet, service } from '../support/policies.js';
 import { exact, prefix, rule, rulesMtp, sni } from '../support/rules-policies.js';
-import { type InProcessServer, startInProcess } from '../support/server.js';
+import { type InProcessServer, startWithClient, stopWithClient } from '../support/server.js';
 
 const WEB_ID = 'spiffe://default.zone-1.mesh.local/ns/kuma-demo/sa/web';
 const SET = policySet([
@@ -39,15 +39,8 @@ const request = (certificate: string, extra: Partial<CheckRequestInit> = {}): Ch
 let server: InProcessServer;
 let client: TestClient;
 
-beforeAll(async () => {
-  server = await startInProcess(SET);
-  client = connect(server.target);
-});
-
-afterAll(async () => {
-  client.close();
-  await server.stop();
-});
+beforeAll(async () => ({ server, client } = await startWithClient(SET)));
+afterAll(() => stopWithClient(server, client));
 
 describe('Check with spec.rules', () => {
   it('allows a MeshIdentity client of another trust domain by its exact SPIFFE ID', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CheckRequestInit, connect, type DecodedCheckResponse, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { meshDoc, mtp, policySet, service, serviceSubset, subset } from '../support/policies.js';
-import { type InProcessServer, startInProcess } from '../support/server.js';
+import { type InProcessServer, startInProcess, startWithClient, stopWithClient } from '../support/server.js';
 
 const SET = policySet(
   [
@@ -44,15 +44,8 @@ const DENIED = { httpStatus: 403, body: 'RBAC: access denied', headers: [] };
 let server: InProcessServer;
 let client: TestClient;
 
-beforeAll(async () => {
-  server = await startInProcess(SET);
-  client = connect(server.target);
-});
-
-afterAll(async () => {
-  client.close();
-  await server.stop();
-});
+beforeAll(async () => ({ server, client } = await startWithClient(SET)));
+afterAll(() => stopWithClient(server, client));
 
 describe('decisions, one per via', () => {
   it('allows by rule, with an empty ok_response and the deciding policy', async () => {

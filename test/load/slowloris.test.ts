@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { softOpenFileLimit } from '../../src/open-files.js';
+import { softOpenFileLimit } from '../../src/http/open-files.js';
 import { connect } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';

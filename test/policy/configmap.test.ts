@@ -1,6 +1,6 @@
 /** A ConfigMap manifest read as the files its mount would hold (`validate` of a manifest). */
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/errors.js';
+import { formatIssue } from '../../src/policy/errors.js';
 import { configMapContent } from '../../src/policy/configmap.js';
 
 const MANIFEST = `apiVersion: v1

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatIssue, PolicyLoadError } from '../../src/errors.js';
+import { formatIssue, PolicyLoadError } from '../../src/policy/errors.js';
 import {
   DEFAULT_MAX_POLICY_BYTES,
   DEFAULT_MAX_POLICY_FILE_BYTES,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/errors.js';
+import { formatIssue } from '../../src/policy/errors.js';
 import {
   type LMap,
   type LNode,

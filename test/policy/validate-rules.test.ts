@@ -4,7 +4,7 @@
  * ("should pass validation"); the failing ones are fixtures under test/fixtures/invalid/rules-*.
  */
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/errors.js';
+import { formatIssue } from '../../src/policy/errors.js';
 import { loadPolicyTexts } from '../../src/policy/load.js';
 import type { MeshTrafficPermission } from '../../src/policy/types.js';
 

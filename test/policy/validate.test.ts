@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatIssue, POLICY_MESSAGES } from '../../src/errors.js';
+import { formatIssue, POLICY_MESSAGES } from '../../src/policy/errors.js';
 import { loadPolicies, loadPolicyTexts } from '../../src/policy/load.js';
 
 const INVALID = 'test/fixtures/invalid';

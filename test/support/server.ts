@@ -11,12 +11,13 @@ import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
 import { cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/log.js';
-import { observability } from '../../src/main.js';
+import { createLogger } from '../../src/observability/log.js';
+import { observability } from '../../src/service/routes.js';
 import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
-import type { GrpcListenAddress } from '../../src/settings.js';
-import { ServiceState } from '../../src/state.js';
+import type { GrpcListenAddress } from '../../src/settings/values.js';
+import { ServiceState } from '../../src/authz/state.js';
+import { connect, type TestClient } from '../authz/wire.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 
@@ -134,6 +135,20 @@ export interface ServeProcess {
 export interface SpawnOptions {
   /** Runs the server under this open-file limit (`ulimit -n` in a shell that then execs it). */
   readonly openFileLimit?: number;
+}
+
+/** An in-process server over `set` and a gRPC client of it (for a file's beforeAll). */
+export async function startWithClient(
+  set: PolicySet,
+): Promise<{ server: InProcessServer; client: TestClient }> {
+  const server = await startInProcess(set);
+  return { server, client: connect(server.target) };
+}
+
+/** Closes what startWithClient opened. */
+export async function stopWithClient(server: InProcessServer, client: TestClient): Promise<void> {
+  client.close();
+  await server.stop();
 }
 
 /** Spawns `node dist/cli.js serve ARGS`; call ensureBuilt() first. */
