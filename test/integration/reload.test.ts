@@ -12,15 +12,9 @@ import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { servePerTest, type Served } from '../support/serve-per-test.js';
 import type { StartedServe } from '../support/server.js';
+import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 
-const ALLOW_ALL = `type: MeshTrafficPermission
-name: allow-all
-spec:
-  targetRef: {kind: Mesh}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
+const ALLOW_ALL = ALLOW_ALL_YAML;
 const DENY_ALL = ALLOW_ALL.replace('allow-all', 'deny-all').replace('Allow', 'Deny');
 const DENY_BACKEND = `type: MeshTrafficPermission
 name: deny-backend
