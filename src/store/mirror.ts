@@ -20,6 +20,20 @@ export interface MirrorSnapshot {
   readonly texts: readonly PolicyText[];
 }
 
+/**
+ * Where a process's loads take the store's texts from: the store itself, or (a worker of
+ * `--workers`) the copy its primary last sent.
+ */
+export interface StoreSource {
+  /** The texts for a load; the load that swaps them in then calls `served(version)`. */
+  snapshot(): MirrorSnapshot;
+  served(version: number): void;
+  /** True while the store is out of reach (the set served may be behind it). */
+  readonly stale: boolean;
+  /** The version serving, for GET /policies. */
+  readonly servedVersion: number;
+}
+
 export class Mirror {
   readonly #texts = new Map<string, { text: string; version: number }>();
   #version = 0;
