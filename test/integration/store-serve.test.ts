@@ -78,6 +78,13 @@ async function metric(s: StartedServe, name: string): Promise<string | undefined
   return parseMetrics(await res.text()).get(name)?.metrics[0]?.value;
 }
 
+/** A histogram's `_count` sample, e.g. `name_count{operation="write"}`. */
+async function histogramCount(s: StartedServe, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}_count${labels} `));
+  return Number(line?.split(' ')[1] ?? 0);
+}
+
 async function decision(c: TestClient): Promise<number> {
   return (await c.check(WEB_TO_BACKEND)).code;
 }
@@ -142,6 +149,18 @@ describe('serve --store', () => {
     expect(await metric(server, 'mtp_authz_store_up')).toBe('1');
   });
 
+  it('serves from the store alone when no --policies are given', async () => {
+    const url = await db.createDatabase('store_only');
+    const { server, client } = await start(['--store', url]);
+    expect(await decision(client)).toBe(7);
+    expect((await http(server, 'PUT', `${MTP}/web-to-backend`, policy('web-to-backend'))).status).toBe(201);
+    expect(await decision(client)).toBe(0);
+    expect(await histogramCount(server, 'mtp_authz_store_round_trip_seconds', '{operation="write"}')).toBe(1);
+    expect(await histogramCount(server, 'mtp_authz_store_round_trip_seconds', '{operation="resync"}')).toBe(
+      1,
+    );
+  });
+
   it('keeps operators\u2019 files read-only: 409 names the file, nothing is stored', async () => {
     const url = await db.createDatabase('operator_files');
     const { server } = await start(['--policies', policies, '--store', url]);
@@ -178,6 +197,8 @@ describe('serve --store', () => {
     await until('version 1 served', async () => (await listing(server)).storeVersion === 1);
     expect(await decision(client)).toBe(0);
     expect(Number(await metric(server, 'mtp_authz_store_notifications_total'))).toBeGreaterThanOrEqual(1);
+    expect(await histogramCount(server, 'mtp_authz_store_convergence_seconds')).toBe(1);
+    expect(await metric(server, 'mtp_authz_store_latest_version')).toBe('1');
 
     // A row no replica could load (written by hand): the last good set goes on serving, stale.
     await commit('broken', 'type: MeshTrafficPermission\nname: broken\nmesh: default\nspec: {}\n');
