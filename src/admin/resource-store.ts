@@ -4,7 +4,22 @@
  * resource, reads it, puts or deletes it, and can undo that when the new set fails to serve.
  */
 import type { PolicyIssue } from '../policy/types.js';
-import type { UniversalResource } from './store.js';
+
+/** Where each stored type lives under a store's root. */
+export const STORE_DIRS = {
+  MeshTrafficPermission: 'meshtrafficpermissions',
+  AccessRole: 'access-roles',
+  AccessRoleBinding: 'access-role-bindings',
+} as const;
+export type StoredType = keyof typeof STORE_DIRS;
+
+/** A document in the Universal form: `{type, name, mesh?, ...}` (`mesh` only for MeshTrafficPermission). */
+export interface UniversalResource {
+  readonly type: StoredType;
+  readonly name: string;
+  readonly mesh?: string;
+  readonly [field: string]: unknown;
+}
 
 /** A committed change; `version` is the shared store's version of it (absent for the state directory). */
 export interface PutResult {

@@ -13,22 +13,15 @@ import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/p
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DEFAULT_MESH } from '../policy/types.js';
-import type { DeleteResult, PutResult, ResourceStore, ResourceTransaction } from './resource-store.js';
-
-export const STORE_DIRS = {
-  MeshTrafficPermission: 'meshtrafficpermissions',
-  AccessRole: 'access-roles',
-  AccessRoleBinding: 'access-role-bindings',
-} as const;
-export type StoredType = keyof typeof STORE_DIRS;
-
-/** A document in the Universal form: `{type, name, mesh?, ...}` (`mesh` only for MeshTrafficPermission). */
-export interface UniversalResource {
-  readonly type: StoredType;
-  readonly name: string;
-  readonly mesh?: string;
-  readonly [field: string]: unknown;
-}
+import {
+  type DeleteResult,
+  type PutResult,
+  type ResourceStore,
+  type ResourceTransaction,
+  STORE_DIRS,
+  type StoredType,
+  type UniversalResource,
+} from './resource-store.js';
 
 const RFC1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Kuma's mesh charset, but starting with an alphanumeric: never `.`, `..` or a hidden directory. */
@@ -58,7 +51,12 @@ export interface AdminStoreOptions {
   readonly onStep?: (step: WriteStep, paths: { temp: string; file: string }) => void | Promise<void>;
 }
 
-export type { ResourceTransaction } from './resource-store.js';
+export {
+  type ResourceTransaction,
+  STORE_DIRS,
+  type StoredType,
+  type UniversalResource,
+} from './resource-store.js';
 
 export class AdminStore implements ResourceStore {
   readonly dir: string;

@@ -246,7 +246,7 @@ export const FLAGS: readonly FlagSpec[] = [
   }),
   spec('store', 'store', {
     parse: storeUrl,
-    help: "Shared policy store for the admin API: postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require|verify-ca|verify-full]. Replicas see each other's writes; exclusive with --admin-state-dir.",
+    help: 'Shared policy store for the admin API, seen by every replica: postgres://USER:PASSWORD@HOST:PORT/DATABASE, with ?sslmode=require, verify-ca or verify-full for TLS. Exclusive with --admin-state-dir.',
   }),
   spec('store-password-file', 'storePasswordFile', {
     parse: nonEmpty,

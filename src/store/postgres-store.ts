@@ -107,7 +107,7 @@ export class PostgresStore implements ResourceStore, StoreSource {
           await store.close(1000);
           throw error instanceof SchemaError ? error : new StoreUnavailable(reasonOf(error));
         }
-        const delayMs = Math.min(backoffDelay(attempt, options.backoff ?? STORE_BACKOFF), left);
+        const delayMs = Math.round(Math.min(backoffDelay(attempt, options.backoff ?? STORE_BACKOFF), left));
         options.log.warn(
           { store: options.redacted, attempt, delayMs, reason: reasonOf(error) },
           'policy store unavailable; retrying',
