@@ -1,4 +1,4 @@
-// Three `serve --store` replicas on one PostgreSQL database (a throw-away cluster, or --store URL):
+// Three `serve --store` replicas on one throw-away PostgreSQL cluster (the tests' harness), and a fourth:
 //
 //   convergence  --writes PUTs on A, one after another, each flipping the `probe` policy between
 //                Allow and Deny; after each, B and C are asked a Check of the probe destination every
