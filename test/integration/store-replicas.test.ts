@@ -97,7 +97,7 @@ describe('30 concurrent writes spread over three replicas', () => {
     // body that says which write it was.
     const names = Array.from({ length: 10 }, (_, i) => `concurrent-${i}`);
     const writes = names.flatMap((name, i) =>
-      all.map((replica, j) => ({ replica, name, target: `svc-${i}-${replica.name}-${j}` })),
+      all.map((replica, j) => ({ replica, name, target: `svc-${i}-${replica.name.toLowerCase()}-${j}` })),
     );
     const answers = await Promise.all(
       writes.map(async (w) => ({

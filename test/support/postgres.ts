@@ -63,7 +63,7 @@ function onPath(name: string): string | undefined {
 }
 
 /** `initdb` and `pg_ctl` from PATH, else from the newest /usr/lib/postgresql/<major>/bin. */
-export function findBinaries(): Binaries {
+function findBinaries(): Binaries {
   const initdb = onPath('initdb');
   const pgCtl = onPath('pg_ctl');
   if (initdb !== undefined && pgCtl !== undefined && onPath('postgres') !== undefined) {
