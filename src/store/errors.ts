@@ -3,8 +3,8 @@
  * and whether it means the database is out of reach (503) rather than a fault here (500).
  */
 
-/** SQLSTATE classes and codes that mean "cannot talk to the database now". */
-const UNREACHABLE_STATES = /^(08|53|57P0|58)/;
+/** SQLSTATE classes and codes that mean "cannot talk to the database now" (57014: a statement timed out). */
+const UNREACHABLE_STATES = /^(08|53|57P0|57014|58)/;
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -152,6 +152,9 @@ describe('serve --store', () => {
   it('serves from the store alone when no --policies are given', async () => {
     const url = await db.createDatabase('store_only');
     const { server, client } = await start(['--store', url]);
+    expect(server.logs.map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^admin writes: authenticated callers/),
+    );
     expect(await decision(client)).toBe(7);
     expect((await http(server, 'PUT', `${MTP}/web-to-backend`, policy('web-to-backend'))).status).toBe(201);
     expect(await decision(client)).toBe(0);
