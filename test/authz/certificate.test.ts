@@ -17,7 +17,7 @@ import {
   pemFromDer,
   uriName,
 } from '../support/certs.js';
-import { name, octets, oid, seq, smallInteger, tlv } from '../support/der-encode.js';
+import { name, octets, oid, seq, smallInteger, tlv } from '../../kit/der.mjs';
 
 const SAN_OID = '2.5.29.17';
 

@@ -3,9 +3,6 @@
  * PolicySet (fast, no files), or the built CLI as a child process (`mtp-authz serve`), whose
  * listening lines on stderr tell the bound ports.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
@@ -18,8 +15,10 @@ import type { PolicySet } from '../../src/policy/types.js';
 import type { GrpcListenAddress } from '../../src/settings/values.js';
 import { ServiceState } from '../../src/authz/state.js';
 import { connect, type TestClient } from '../authz/wire.js';
+import * as kit from '../../kit/serve.mjs';
+import type { ServeProcess, StartedServe } from '../../kit/serve.mjs';
 
-export const REPO = join(import.meta.dirname, '../..');
+export { ensureBuilt, type LogLine, REPO, type ServeProcess, type StartedServe } from '../../kit/serve.mjs';
 
 export interface InProcessServer {
   /** What a gRPC client dials. */
@@ -92,51 +91,6 @@ export async function startInProcess(
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// The built CLI
-
-const CLI = join(REPO, 'dist/cli.js');
-
-/** True when some source file is newer than the built CLI. */
-function sourcesNewerThanBuild(): boolean {
-  const out = execFileSync('find', [join(REPO, 'src'), '-name', '*.ts', '-newer', CLI], { encoding: 'utf8' });
-  return out.trim() !== '';
-}
-
-/** Builds dist/ when it is missing or older than a source file. */
-export function ensureBuilt(): void {
-  if (existsSync(CLI) && statSync(CLI).isFile() && !sourcesNewerThanBuild()) return;
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'pipe' });
-  } catch {
-    // tsc emits despite type errors elsewhere in the tree; the spawned CLI is what the tests check.
-  }
-}
-
-export interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-export interface ServeProcess {
-  readonly child: ChildProcess;
-  /** Operational log lines (JSON) and any other stderr text, as received. */
-  readonly stderr: string[];
-  readonly logs: LogLine[];
-  readonly stdout: string[];
-  /** Resolves when a log line satisfies `match`. */
-  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /** Resolves with the exit code (or the signal name). */
-  readonly exited: Promise<number | string>;
-  kill(signal?: NodeJS.Signals): void;
-}
-
-export interface SpawnOptions {
-  /** Runs the server under this open-file limit (`ulimit -n` in a shell that then execs it). */
-  readonly openFileLimit?: number;
-}
-
 /** An in-process server over `set` and a gRPC client of it (for a file's beforeAll). */
 export async function startWithClient(
   set: PolicySet,
@@ -151,116 +105,34 @@ export async function stopWithClient(server: InProcessServer, client: TestClient
   await server.stop();
 }
 
+// ---------------------------------------------------------------------------------------------
+// The built CLI, through the Envoy-side toolkit (kit/serve.mjs); a test's server sees only PATH and
+// the variables the test gives it.
+
+export interface SpawnOptions {
+  /** Runs the server under this open-file limit (`ulimit -n` in a shell that then execs it). */
+  readonly openFileLimit?: number;
+}
+
 /** Spawns `node dist/cli.js serve ARGS`; call ensureBuilt() first. */
 export function spawnServe(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
   options: SpawnOptions = {},
 ): ServeProcess {
-  const command = [process.execPath, CLI, 'serve', ...args];
-  const [file, ...argv] =
-    options.openFileLimit === undefined
-      ? command
-      : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(options.openFileLimit), ...command];
-  const child = spawn(file as string, argv, {
-    cwd: REPO,
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stderr: string[] = [];
-  const stdout: string[] = [];
-  const logs: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  const lines = (sink: string[], onLine?: (line: string) => void) => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const parts = (partial + chunk.toString('utf8')).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) {
-        sink.push(line);
-        onLine?.(line);
-      }
-      for (const wake of waiters) wake();
-    };
-  };
-  child.stdout?.on('data', lines(stdout));
-  child.stderr?.on(
-    'data',
-    lines(stderr, (line) => {
-      if (!line.startsWith('{')) return;
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }),
-  );
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
-      resolve(code ?? signal ?? -1);
-      for (const wake of waiters) wake();
-    });
-  });
-  let exitCode: number | string | undefined;
-  void exited.then((code) => {
-    exitCode = code;
-  });
-  return {
-    child,
-    stderr,
-    stdout,
-    logs,
-    exited,
-    kill: (signal = 'SIGTERM') => child.kill(signal),
-    waitForLog(match, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const found = logs.find(match);
-          if (found !== undefined) {
-            done();
-            resolve(found);
-          } else if (exitCode !== undefined) {
-            done();
-            reject(
-              new Error(`server exited (${exitCode}) before the expected log line:\n${stderr.join('\n')}`),
-            );
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for a log line:\n${stderr.join('\n')}`));
-        }, timeoutMs);
-        const done = (): void => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
+  return kit.spawnServe(args, { ...options, env: { PATH: process.env.PATH, ...env } });
 }
 
 /** Spawns the CLI and waits for both listening lines. */
-export async function startServe(
+export function startServe(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
   options: SpawnOptions = {},
-): Promise<ServeProcess & { grpcTarget: string; httpPort: number }> {
-  const server = spawnServe(
-    ['--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0', ...args],
-    env,
-    options,
-  );
-  const grpc = await server.waitForLog((l) => l.msg === 'listening' && l.listener === 'grpc');
-  const http = await server.waitForLog((l) => l.msg === 'listening' && l.listener === 'http');
-  return Object.assign(server, { grpcTarget: grpc.address as string, httpPort: http.port as number });
+): Promise<StartedServe> {
+  return kit.startServe(args, { ...options, env: { PATH: process.env.PATH, ...env } });
 }
-
-export type StartedServe = Awaited<ReturnType<typeof startServe>>;
 
 /** Ends a CLI started by a test (if any) and waits until it has exited. */
 export async function killServe(server: StartedServe | undefined): Promise<void> {
-  server?.kill('SIGKILL');
-  await server?.exited;
+  await kit.stopServe(server);
 }
