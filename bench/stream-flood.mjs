@@ -14,7 +14,7 @@
 import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { startServe } from '../kit/serve.mjs';
-import { CHECK_METHOD, HEALTH_WATCH_METHOD } from '../kit/wire.mjs';
+import { CHECK_METHOD, grpcRequestHeaders, HEALTH_WATCH_METHOD } from '../kit/wire.mjs';
 import { writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, grpcFrame } from './lib/wire.mjs';
 
@@ -50,12 +50,7 @@ function session(port) {
 }
 
 function open(h2, path, frame, end) {
-  const stream = h2.request({
-    ':method': 'POST',
-    ':path': path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  });
+  const stream = h2.request(grpcRequestHeaders(path));
   stream.on('error', () => {});
   stream.on('data', () => {});
   if (end) stream.end(frame);
@@ -68,12 +63,7 @@ async function probe(port) {
   const started = performance.now();
   const h2 = await session(port);
   const status = await new Promise((resolve) => {
-    const stream = h2.request({
-      ':method': 'POST',
-      ':path': CHECK_METHOD,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
+    const stream = h2.request(grpcRequestHeaders());
     stream.on('error', () => resolve('error'));
     stream.on('data', () => {});
     stream.on('trailers', (t) => resolve(t['grpc-status']));

@@ -43,15 +43,12 @@ export function ensureBuilt() {
  */
 
 /**
- * @typedef {object} ServeProcess
- * @property {import('node:child_process').ChildProcess} child
- * @property {string[]} stderr Operational log lines (JSON) and any other stderr text, as received.
- * @property {LogLine[]} logs
- * @property {string[]} stdout Its lines; empty with `stdout: 'discard'`.
- * @property {(match: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>} waitForLog
- *   Resolves when a log line satisfies `match`.
- * @property {Promise<number | string>} exited Resolves with the exit code (or the signal name).
- * @property {(signal?: NodeJS.Signals) => void} kill
+ * A spawned server; its stdout lines stay empty with `stdout: 'discard'`.
+ * @typedef {ServerLines & {
+ *   child: import('node:child_process').ChildProcess;
+ *   exited: Promise<number | string>;
+ *   kill: (signal?: NodeJS.Signals) => void;
+ * }} ServeProcess
  */
 
 /**
@@ -80,6 +77,84 @@ function eachLine(stream, sink) {
 }
 
 /**
+ * What a server has said so far, as a test reads it.
+ * @typedef {object} ServerLines
+ * @property {string[]} stderr Operational log lines (JSON) and any other stderr text, as received.
+ * @property {LogLine[]} logs
+ * @property {string[]} stdout Its decision (and audit) lines.
+ * @property {(match: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>} waitForLog
+ *   Resolves when a log line satisfies `match`.
+ */
+
+/**
+ * Keeps a server's lines and answers waitForLog; `ended` tells it the server is gone.
+ * @returns {ServerLines & { stderrLine(line: string): void; stdoutLine(line: string): void; ended(exit: number | string): void }}
+ */
+export function recordLines() {
+  /** @type {string[]} */
+  const stderr = [];
+  /** @type {string[]} */
+  const stdout = [];
+  /** @type {LogLine[]} */
+  const logs = [];
+  /** @type {Set<() => void>} */
+  const waiters = new Set();
+  /** @type {number | string | undefined} */
+  let exit;
+  const wake = () => {
+    for (const waiter of waiters) waiter();
+  };
+  return {
+    stderr,
+    stdout,
+    logs,
+    stderrLine(line) {
+      stderr.push(line);
+      if (line.startsWith('{')) {
+        try {
+          logs.push(JSON.parse(line));
+        } catch {
+          // not a log line
+        }
+      }
+      wake();
+    },
+    stdoutLine(line) {
+      stdout.push(line);
+      wake();
+    },
+    ended(code) {
+      exit = code;
+      wake();
+    },
+    waitForLog(match, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = logs.find(match);
+          if (found !== undefined) {
+            done();
+            resolve(found);
+          } else if (exit !== undefined) {
+            done();
+            reject(new Error(`server exited (${exit}) before the expected log line:\n${stderr.join('\n')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out waiting for a log line:\n${stderr.join('\n')}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/**
  * Spawns `node dist/cli.js serve ARGS` (see ensureBuilt).
  * @param {readonly string[]} args
  * @param {SpawnOptions} [options]
@@ -105,78 +180,26 @@ export function spawnServe(args, options = {}) {
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  /** @type {string[]} */
-  const stderr = [];
-  /** @type {string[]} */
-  const stdout = [];
-  /** @type {LogLine[]} */
-  const logs = [];
-  /** @type {Set<() => void>} */
-  const waiters = new Set();
-  const wake = () => {
-    for (const waiter of waiters) waiter();
-  };
+  const lines = recordLines();
   if (options.stdout === 'discard') child.stdout?.resume();
-  else {
-    eachLine(child.stdout, (line) => {
-      stdout.push(line);
-      wake();
-    });
-  }
-  eachLine(child.stderr, (line) => {
-    stderr.push(line);
-    if (line.startsWith('{')) {
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        // not a log line
-      }
-    }
-    wake();
-  });
-  /** @type {number | string | undefined} */
-  let exitCode;
+  else eachLine(child.stdout, lines.stdoutLine);
+  eachLine(child.stderr, lines.stderrLine);
   /** @type {Promise<number | string>} */
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
-      exitCode = code ?? signal ?? -1;
-      resolve(exitCode);
-      wake();
+      const exit = code ?? signal ?? -1;
+      resolve(exit);
+      lines.ended(exit);
     });
   });
   return {
     child,
-    stderr,
-    stdout,
-    logs,
+    stderr: lines.stderr,
+    stdout: lines.stdout,
+    logs: lines.logs,
+    waitForLog: lines.waitForLog,
     exited,
     kill: (signal = 'SIGTERM') => child.kill(signal),
-    waitForLog(match, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = logs.find(match);
-          if (found !== undefined) {
-            done();
-            resolve(found);
-          } else if (exitCode !== undefined) {
-            done();
-            reject(
-              new Error(`server exited (${exitCode}) before the expected log line:\n${stderr.join('\n')}`),
-            );
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for a log line:\n${stderr.join('\n')}`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
   };
 }
 

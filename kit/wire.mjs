@@ -317,3 +317,15 @@ export function loadServiceProto() {
   root.resolveAll();
   return root;
 }
+
+/**
+ * The HTTP/2 request headers of a gRPC call on `path`, as a client sends them.
+ * @param {string} [path]
+ * @returns {{ ':method': 'POST'; ':path': string; 'content-type': 'application/grpc'; te: 'trailers' }}
+ */
+export const grpcRequestHeaders = (path = CHECK_METHOD) => ({
+  ':method': 'POST',
+  ':path': path,
+  'content-type': 'application/grpc',
+  te: 'trailers',
+});

@@ -30,6 +30,20 @@ const START_TIMEOUT_MS = 15_000;
 // The scenarios of the MeshTrafficPermission page, against examples/policies (see its README: the
 // examples live in meshes default, zones and open).
 
+/** web of zone us-east in environment `env` calls backend of mesh zones (example-with-tags). */
+function webToBackend(env, decision) {
+  return {
+    name: `web (zone us-east, env ${env}) → backend`,
+    client: {
+      service: 'web',
+      uris: ['spiffe://zones/web', 'kuma://kuma.io/zone/us-east', `kuma://env/${env}`],
+    },
+    destination: { mesh: 'zones', service: 'backend', labels: { app: 'backend' } },
+    http: { method: 'GET', path: '/items' },
+    expect: { decision, policy: 'example-with-tags', via: 'rule' },
+  };
+}
+
 const SCENARIOS = [
   {
     name: 'orders → payments',
@@ -45,26 +59,8 @@ const SCENARIOS = [
     http: { method: 'GET', path: '/api/charges/42' },
     expect: { decision: 'denied', policy: 'deny-all', via: 'rule' },
   },
-  {
-    name: 'web (zone us-east, env prod) → backend',
-    client: {
-      service: 'web',
-      uris: ['spiffe://zones/web', 'kuma://kuma.io/zone/us-east', 'kuma://env/prod'],
-    },
-    destination: { mesh: 'zones', service: 'backend', labels: { app: 'backend' } },
-    http: { method: 'GET', path: '/items' },
-    expect: { decision: 'allowed', policy: 'example-with-tags', via: 'rule' },
-  },
-  {
-    name: 'web (zone us-east, env dev) → backend',
-    client: {
-      service: 'web',
-      uris: ['spiffe://zones/web', 'kuma://kuma.io/zone/us-east', 'kuma://env/dev'],
-    },
-    destination: { mesh: 'zones', service: 'backend', labels: { app: 'backend' } },
-    http: { method: 'GET', path: '/items' },
-    expect: { decision: 'denied', policy: 'example-with-tags', via: 'rule' },
-  },
+  webToBackend('prod', 'allowed'),
+  webToBackend('dev', 'denied'),
   {
     name: 'plaintext client → payments (STRICT mesh)',
     client: undefined,

@@ -4,19 +4,20 @@
  * listening lines on stderr tell the bound ports.
  */
 import { Registry } from 'prom-client';
+import { afterAll, beforeAll } from 'vitest';
 import { clientFromCertificate } from '../../src/authz/certificate.js';
 import { type GrpcTlsFiles, startGrpcServer } from '../../src/authz/server.js';
 import { cachedCertificateReader, DecisionCache } from '../../src/decision/cache.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/observability/log.js';
 import { observability } from '../../src/service/routes.js';
-import { compileTables } from '../../src/policy/compile.js';
 import type { PolicySet } from '../../src/policy/types.js';
 import type { GrpcListenAddress } from '../../src/settings/values.js';
 import { ServiceState } from '../../src/authz/state.js';
 import { connect, type TestClient } from '../authz/wire.js';
 import * as kit from '../../kit/serve.mjs';
 import type { ServeProcess, StartedServe } from '../../kit/serve.mjs';
+import { snapshotOf } from './state.js';
 
 export { ensureBuilt, type LogLine, REPO, type ServeProcess, type StartedServe } from '../../kit/serve.mjs';
 
@@ -51,17 +52,8 @@ export async function startInProcess(
   options: InProcessOptions = {},
 ): Promise<InProcessServer> {
   let generation = 0;
-  const snapshotOf = (next: PolicySet) => {
-    generation++;
-    return {
-      ...compileTables(next, generation),
-      set: next,
-      generation,
-      loadedAt: new Date(),
-      files: [],
-    };
-  };
-  const state = new ServiceState(options.unloaded ? undefined : snapshotOf(set));
+  const next = (nextSet: PolicySet) => snapshotOf(nextSet, ++generation);
+  const state = new ServiceState(options.unloaded ? undefined : next(set));
   const log = createLogger('silent');
   const grpc = await startGrpcServer(state, {
     address: options.address ?? { kind: 'tcp', host: '127.0.0.1', port: 0 },
@@ -82,7 +74,7 @@ export async function startInProcess(
     port: grpc.port,
     httpPort: http.port,
     state,
-    swap: (next) => state.swap(snapshotOf(next)),
+    swap: (nextSet) => state.swap(next(nextSet)),
     async stop(graceMs = 1000) {
       state.drain();
       await grpc.shutdown(graceMs);
@@ -103,6 +95,22 @@ export async function startWithClient(
 export async function stopWithClient(server: InProcessServer, client: TestClient): Promise<void> {
   client.close();
   await server.stop();
+}
+
+/**
+ * For a file's tests: an in-process server over `set` and a client of it, opened before them
+ * (handed to `opened`) and closed after them.
+ */
+export function serveForFile(
+  set: PolicySet,
+  opened: (served: { server: InProcessServer; client: TestClient }) => void,
+): void {
+  let served: { server: InProcessServer; client: TestClient } | undefined;
+  beforeAll(async () => {
+    served = await startWithClient(set);
+    opened(served);
+  });
+  afterAll(() => (served === undefined ? undefined : stopWithClient(served.server, served.client)));
 }
 
 // ---------------------------------------------------------------------------------------------
