@@ -123,6 +123,16 @@ describe('reload on file changes', () => {
     expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
   });
 
+  it('a directory reached through a symlink is watched too, as the loader reads it', async () => {
+    const elsewhere = tempDir('mtp-reload-');
+    const dir = policyDir({ 'allow.yaml': ALLOW_ALL }, 'mtp-reload-');
+    symlinkSync(elsewhere, join(dir, 'team-b'));
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
+    writeFileSync(join(elsewhere, 'deny-backend.yaml'), DENY_BACKEND);
+    expect((await reloaded(s, 2)).policies).toBe(2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-backend' });
+  });
+
   it('a policy file given directly (not its directory) is watched too', async () => {
     const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
     const file = join(dir, 'policy.yaml');
