@@ -1,7 +1,7 @@
 /**
- * Against the running CLI: `mtp_authz_policies{mesh}` keeps the mesh label bound however many
- * meshes the policies name; a request Node refuses with 431 leaves a log line; a YAML tag the
- * core schema does not know is refused with its position.
+ * Against the running service (in this process; the CLI for `validate`): `mtp_authz_policies{mesh}` keeps the
+ * mesh label bound however many meshes the policies name; a request Node refuses with 431 leaves a log line;
+ * a YAML tag the core schema does not know is refused with its position.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue, seriesOf } from '../support/prom-parse.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { REPO } from '../support/server.js';
 import { tempDir } from '../support/temp-files.js';
 
-const start = servePerTest();
+const start = servePerTest(serveInProcess);
 
 const allowAll = (name: string, mesh: string) => `type: MeshTrafficPermission
 name: ${name}
