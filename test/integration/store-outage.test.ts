@@ -3,8 +3,7 @@
  * from the last good set, writes are refused with 503, the store metrics say so; once the database
  * is back the replicas resync and writes work again.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   call,
   decision,
@@ -13,20 +12,16 @@ import {
   permission,
   policies,
   type Replica,
+  replaceWithDeny,
   replicasPerTest,
   servesVersion,
   write,
 } from '../support/replicas.js';
+import { useTestDatabase } from '../support/use-database.js';
 
 const OUTAGE_MS = 10_000;
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await startTestDatabase();
-});
-afterAll(async () => {
-  await db?.destroy();
-});
+const db = useTestDatabase();
 
 const replicas = replicasPerTest();
 
@@ -126,15 +121,7 @@ describe('the database stopped for 10 s', () => {
       expect(during.answered).toBeGreaterThan(300);
 
       // Writes work again, on every replica, and converge; the refused ones were never stored.
-      const after = await write(b, 'PUT', mtpPath('web-to-backend'), {
-        yaml: permission('web-to-backend', 'backend', 'Deny'),
-      });
-      expect(after.status).toBe(200);
-      expect(after.version).toBeGreaterThan(before.version);
-      for (const r of [a, c]) {
-        await servesVersion(r, after.version);
-        expect(await decision(r)).toEqual({ code: 7, policy: 'web-to-backend' });
-      }
+      await replaceWithDeny(b, [a, c], before.version);
       const fromC = await write(c, 'PUT', mtpPath('from-c'), { yaml: permission('from-c', 'other') });
       expect(fromC.status).toBe(201);
       await servesVersion(a, fromC.version);

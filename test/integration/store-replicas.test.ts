@@ -3,8 +3,7 @@
  * others, concurrent writes end identical everywhere, and a replica killed mid-stream loses no
  * write it acknowledged.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { describe, expect, it } from 'vitest';
 import {
   call,
   decision,
@@ -12,21 +11,17 @@ import {
   permission,
   policies,
   type Replica,
+  replaceWithDeny,
   replicasPerTest,
   servesVersion,
   startReplica,
   stopReplica,
   write,
 } from '../support/replicas.js';
+import { useTestDatabase } from '../support/use-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let databases = 0;
-beforeAll(async () => {
-  db = await startTestDatabase();
-});
-afterAll(async () => {
-  await db?.destroy();
-});
 /** A fresh database of the cluster for each test. */
 const freshDatabase = () => db.createDatabase(`replicas_${++databases}`);
 
@@ -67,15 +62,7 @@ describe('a write taken by one replica', () => {
       }
 
       // A replacement on B, then a delete on C, travel the same way.
-      const replaced = await write(b, 'PUT', mtpPath('web-to-backend'), {
-        yaml: permission('web-to-backend', 'backend', 'Deny'),
-      });
-      expect(replaced.status).toBe(200);
-      expect(replaced.version).toBeGreaterThan(created.version);
-      for (const r of [a, c]) {
-        await servesVersion(r, replaced.version);
-        expect(await decision(r)).toEqual({ code: 7, policy: 'web-to-backend' });
-      }
+      const replaced = await replaceWithDeny(b, [a, c], created.version);
       const deleted = await write(c, 'DELETE', mtpPath('web-to-backend'));
       expect(deleted.version).toBeGreaterThan(replaced.version);
       for (const r of [a, b]) {

@@ -6,14 +6,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { parseMetrics } from '../support/prom-parse.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import type { StartedServe } from '../support/server.js';
+import { universalMtp as policy } from '../support/universal.js';
+import { sql, useTestDatabase } from '../support/use-database.js';
 
 const start = servePerTest();
 
@@ -31,26 +31,6 @@ spec:
     - targetRef: {kind: Mesh}
       default: {action: Deny}
 `;
-
-const policy = (name: string, from = 'web') => ({
-  type: 'MeshTrafficPermission',
-  name,
-  mesh: 'default',
-  spec: {
-    targetRef: { kind: 'MeshService', name: 'backend' },
-    from: [{ targetRef: { kind: 'MeshService', name: from }, default: { action: 'Allow' } }],
-  },
-});
-
-async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
 
 interface Answer {
   readonly status: number;
@@ -100,17 +80,12 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 15_000): Pro
 const MTP = '/meshes/default/meshtrafficpermissions';
 
 describe('serve --store', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase();
   let policies: string;
-  beforeAll(async () => {
-    db = await startTestDatabase();
+  beforeAll(() => {
     policies = mkdtempSync(join(tmpdir(), 'mtp-store-policies-'));
     writeFileSync(join(policies, 'operators.yaml'), OPERATOR_POLICY);
   });
-  afterAll(async () => {
-    await db?.destroy();
-  });
-
   it('answers a write once it serves it, with the store version, and shows that version', async () => {
     const url = await db.createDatabase('read_your_writes');
     const { server, client } = await start(['--policies', policies, '--store', url]);

@@ -8,13 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { killServe, REPO, spawnServe, startServe } from '../support/server.js';
+import { universalMtp } from '../support/universal.js';
+import { useTestDatabase } from '../support/use-database.js';
 
 const start = servePerTest();
 const LISTEN = ['--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0'];
@@ -23,15 +24,7 @@ const REQUEST = {
   source: { certificate: makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded },
   destination: { principal: 'spiffe://default/backend' },
 };
-const DENY_WEB = {
-  type: 'MeshTrafficPermission',
-  name: 'deny-web',
-  mesh: 'default',
-  spec: {
-    targetRef: { kind: 'MeshService', name: 'backend' },
-    from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Deny' } }],
-  },
-};
+const DENY_WEB = universalMtp('deny-web', 'web', 'Deny');
 
 /** Runs serve to its exit: the code and stderr. */
 function runServe(
@@ -57,17 +50,13 @@ async function put(httpPort: number, body: unknown): Promise<{ status: number; v
 }
 
 describe('serve --store at start-up', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase();
   let policies: string;
   let dir: string;
-  beforeAll(async () => {
-    db = await startTestDatabase();
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'mtp-store-startup-'));
     policies = join(dir, 'allow-all.yaml');
     writeFileSync(policies, ALLOW_ALL_YAML);
-  });
-  afterAll(async () => {
-    await db?.destroy();
   });
 
   it.each([

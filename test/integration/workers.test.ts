@@ -11,6 +11,7 @@ import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { family, parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { ensureBuilt, startServe, type StartedServe } from '../support/server.js';
+import { universalMtp } from '../support/universal.js';
 
 const policy = (name: string, action: string): string => `type: MeshTrafficPermission
 name: ${name}
@@ -103,15 +104,7 @@ describe('serve --workers 2', () => {
 
   it('answers an admin write only once every worker serves it', async () => {
     const url = `http://127.0.0.1:${server.httpPort}/meshes/default/meshtrafficpermissions/deny-web`;
-    const body = JSON.stringify({
-      type: 'MeshTrafficPermission',
-      name: 'deny-web',
-      mesh: 'default',
-      spec: {
-        targetRef: { kind: 'MeshService', name: 'backend' },
-        from: [{ targetRef: { kind: 'MeshService', name: 'web' }, default: { action: 'Deny' } }],
-      },
-    });
+    const body = JSON.stringify(universalMtp('deny-web', 'web', 'Deny'));
     const put = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
     expect(put.status).toBe(201);
     expect(await codes()).toEqual([7, 7, 7, 7]);

@@ -3,36 +3,15 @@
  * transactions with a version, tombstones, notifications between two stores (two replicas),
  * a database that goes away and comes back.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ChangeRejected, StoreUnavailable } from '../../src/admin/resource-store.js';
-import type { UniversalResource } from '../../src/admin/store.js';
 import { createLogger } from '../../src/observability/log.js';
 import { loadPolicyTexts } from '../../src/policy/load.js';
 import { clientConfig, parseStoreUrl } from '../../src/store/dsn.js';
 import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres-store.js';
 import { logSink } from '../support/log-sink.js';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
-
-const allow = (name: string, from = 'web'): UniversalResource => ({
-  type: 'MeshTrafficPermission',
-  name,
-  mesh: 'default',
-  spec: {
-    targetRef: { kind: 'MeshService', name: 'backend' },
-    from: [{ targetRef: { kind: 'MeshService', name: from }, default: { action: 'Allow' } }],
-  },
-});
-
-async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
+import { universalMtp as allow } from '../support/universal.js';
+import { sql, useTestDatabase } from '../support/use-database.js';
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -43,7 +22,7 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10
 }
 
 describe('PostgresStore', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase();
   const stores: PostgresStore[] = [];
   const sink = logSink();
   const log = createLogger('debug', sink.stream);
@@ -70,12 +49,8 @@ describe('PostgresStore', () => {
     return store;
   }
 
-  beforeAll(async () => {
-    db = await startTestDatabase();
-  });
   afterAll(async () => {
     await Promise.all(stores.map((s) => s.close(1000)));
-    await db?.destroy();
   });
 
   it('creates the schema once when two replicas start together, and again changes nothing', async () => {

@@ -3,19 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestDatabase, type TestDatabase } from './postgres.js';
-
-async function query(url: string, sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(sql, values);
-  } finally {
-    await client.end();
-  }
-}
+import { describe, expect, it } from 'vitest';
+import { startTestDatabase } from './postgres.js';
+import { sql as query, useTestDatabase } from './use-database.js';
 
 /** The data directory of the cluster serving `url`, as the server itself reports it. */
 async function dataDirectory(url: string): Promise<string> {
@@ -24,13 +14,7 @@ async function dataDirectory(url: string): Promise<string> {
 }
 
 describe('a throw-away PostgreSQL cluster', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await startTestDatabase();
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
+  const db = useTestDatabase();
 
   it('answers on 127.0.0.1 at its port with the password in its URL', async () => {
     const url = new URL(db.url);
