@@ -5,13 +5,18 @@
  * backend-owner a policy for backend (201, Check decisions change) and one for not-backend (403).
  * Audit lines on stdout; and after a restart, everything written is still served.
  */
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../authz/wire.js';
+import {
+  type AdminRequestOptions,
+  adminFetch,
+  expectAccessDenied,
+  tokenFromCli,
+} from '../support/admin-http.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mtp, service } from '../support/policies.js';
 import {
@@ -21,7 +26,7 @@ import {
   RESTRICT_DEFAULT_YAML,
 } from '../support/policy-yaml.js';
 import { servePerTest } from '../support/serve-per-test.js';
-import { REPO, type StartedServe } from '../support/server.js';
+import type { StartedServe } from '../support/server.js';
 
 const start = servePerTest();
 
@@ -34,38 +39,13 @@ const WEB_TO_BACKEND = {
 const policyFor = (target: string) =>
   mtpYaml(mtp('web-to-backend', service(target), [[service('web'), 'Allow']]));
 
-function tokenFromCli(keyFile: string, ...args: string[]): string {
-  const run = spawnSync(
-    process.execPath,
-    [join(REPO, 'dist/cli.js'), 'token', ...args, '--token-signing-key', keyFile],
-    { encoding: 'utf8' },
-  );
-  expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
-  return run.stdout.trim();
-}
-
 async function call(
   s: StartedServe,
   method: string,
   path: string,
-  options: { token?: string; yaml?: string; json?: unknown } = {},
+  options: AdminRequestOptions = {},
 ): Promise<{ status: number; text: string }> {
-  const headers: Record<string, string> = {};
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (options.yaml !== undefined) {
-    headers['content-type'] = 'application/yaml';
-    body = options.yaml;
-  } else if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  }
-  const res = await fetch(`http://127.0.0.1:${s.httpPort}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
+  const res = await adminFetch(s.httpPort, method, path, options);
   return { status: res.status, text: await res.text() };
 }
 
@@ -140,12 +120,7 @@ describe('the reference RBAC walk-through', () => {
 
     // ...and the one for not-backend is refused, with Kong Mesh's message.
     const refused = await call(server, 'PUT', path, { token: owner, yaml: policyFor('not-backend') });
-    expect(refused.status).toBe(403);
-    expect(JSON.parse(refused.text)).toEqual({
-      status: 403,
-      title: 'Access Denied',
-      detail: 'user "backend-owner/mesh-system:authenticated" cannot access the resource',
-    });
+    expectAccessDenied(refused, 'backend-owner/mesh-system:authenticated');
     expect(await decision(client)).toEqual({ code: 0, policy: 'web-to-backend' });
     // Nobody else may write any more.
     expect((await call(server, 'DELETE', path)).status).toBe(403);

@@ -3,13 +3,17 @@
  * bindings and the owner's token come from writes on replica A; replica B authorizes the owner's
  * writes with them; replica C's Checks follow what B accepted.
  */
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { expectAccessDenied, tokenFromCli as cliToken } from '../support/admin-http.js';
+import {
+  BACKEND_OWNER_ROLE_YAML as BACKEND_OWNER_ROLE,
+  BACKEND_OWNERS_BINDING_YAML as BACKEND_OWNERS_BINDING,
+  RESTRICT_DEFAULT_YAML as RESTRICT_DEFAULT,
+} from '../support/policy-yaml.js';
 import {
   call,
   decision,
@@ -20,62 +24,23 @@ import {
   servesVersion,
   write,
 } from '../support/replicas.js';
-import { REPO } from '../support/server.js';
+import { useTestDatabase } from '../support/use-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let dir: string;
 let keyFile: string;
-beforeAll(async () => {
-  db = await startTestDatabase();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mtp-store-rbac-'));
   keyFile = join(dir, 'signing-key.pem');
   writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
 });
-afterAll(async () => {
-  await db?.destroy();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
 const replicas = replicasPerTest();
 
-const RESTRICT_DEFAULT = `type: AccessRoleBinding
-name: default
-subjects:
-- type: Group
-  name: mesh-system:admin
-roles:
-- admin
-`;
-const BACKEND_OWNER_ROLE = `type: AccessRole
-name: backend-owner
-rules:
-- types: ["MeshTrafficPermission"]
-  mesh: default
-  access: ["CREATE", "UPDATE", "DELETE"]
-  when:
-  - targetRef:
-      kind: MeshService
-      name: backend
-`;
-const BACKEND_OWNERS_BINDING = `type: AccessRoleBinding
-name: backend-owners
-subjects:
-- type: User
-  name: backend-owner
-roles:
-- backend-owner
-`;
-
-function tokenFromCli(...args: string[]): string {
-  const run = spawnSync(
-    process.execPath,
-    [join(REPO, 'dist/cli.js'), 'token', ...args, '--token-signing-key', keyFile],
-    { encoding: 'utf8' },
-  );
-  expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
-  return run.stdout.trim();
-}
+const tokenFromCli = (...args: string[]): string => cliToken(keyFile, ...args);
 
 function audits(replica: Replica): unknown[][] {
   return replica.server.stdout
@@ -133,19 +98,9 @@ describe('the reference RBAC walk-through across replicas', () => {
         token: owner,
         yaml: permission('web-to-backend', 'not-backend'),
       });
-      expect(refused.status).toBe(403);
-      expect(JSON.parse(refused.text)).toEqual({
-        status: 403,
-        title: 'Access Denied',
-        detail: 'user "backend-owner/mesh-system:authenticated" cannot access the resource',
-      });
+      expectAccessDenied(refused, 'backend-owner/mesh-system:authenticated');
       const anonymous = await call(b, 'DELETE', path);
-      expect(anonymous.status).toBe(403);
-      expect(JSON.parse(anonymous.text)).toEqual({
-        status: 403,
-        title: 'Access Denied',
-        detail: 'user "mesh-system:anonymous/mesh-system:unauthenticated" cannot access the resource',
-      });
+      expectAccessDenied(anonymous, 'mesh-system:anonymous/mesh-system:unauthenticated');
       // The restricted default binding written on A holds on C too: a token holder who is not an
       // admin (the built-in default would make them one) may not write.
       await servesVersion(c, created.version);
@@ -154,12 +109,7 @@ describe('the reference RBAC walk-through across replicas', () => {
         token: stranger,
         yaml: permission('web-to-backend', 'backend'),
       });
-      expect(strangerPut.status).toBe(403);
-      expect(JSON.parse(strangerPut.text)).toEqual({
-        status: 403,
-        title: 'Access Denied',
-        detail: 'user "stranger/mesh-system:authenticated" cannot access the resource',
-      });
+      expectAccessDenied(strangerPut, 'stranger/mesh-system:authenticated');
 
       // C enforces B's write; the refused one changed nothing.
       expect(await decision(c)).toEqual({ code: 0, policy: 'web-to-backend' });

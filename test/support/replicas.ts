@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeAll, expect } from 'vitest';
 import { connect, type DecodedCheckResponse, type TestClient } from '../authz/wire.js';
+import { type AdminRequestOptions, adminFetch } from './admin-http.js';
 import { makeWorkloadCert } from './certs.js';
 import { parseMetrics, sampleValue } from './prom-parse.js';
 import { ensureBuilt, killServe, type StartedServe, startServe } from './server.js';
@@ -57,12 +58,7 @@ export async function stopReplica(replica: Replica): Promise<void> {
   await killServe(replica.server);
 }
 
-export interface CallOptions {
-  readonly token?: string;
-  readonly yaml?: string;
-  readonly json?: unknown;
-  readonly headers?: Record<string, string>;
-}
+export type CallOptions = AdminRequestOptions;
 
 export async function call(
   replica: Replica,
@@ -70,21 +66,7 @@ export async function call(
   path: string,
   options: CallOptions = {},
 ): Promise<AdminAnswer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (options.yaml !== undefined) {
-    headers['content-type'] = 'application/yaml';
-    body = options.yaml;
-  } else if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  }
-  const res = await fetch(`http://127.0.0.1:${replica.server.httpPort}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
+  const res = await adminFetch(replica.server.httpPort, method, path, options);
   const version = res.headers.get('x-mtp-store-version');
   return {
     status: res.status,
@@ -172,3 +154,20 @@ spec:
 }
 
 export const mtpPath = (name: string): string => `/meshes/default/meshtrafficpermissions/${name}`;
+
+/**
+ * Replaces web-to-backend on `on` by a Deny (a newer version than `previous`), and waits until
+ * each of `others` serves and enforces it.
+ */
+export async function replaceWithDeny(on: Replica, others: readonly Replica[], previous: number) {
+  const replaced = await write(on, 'PUT', mtpPath('web-to-backend'), {
+    yaml: permission('web-to-backend', 'backend', 'Deny'),
+  });
+  expect(replaced.status).toBe(200);
+  expect(replaced.version).toBeGreaterThan(previous);
+  for (const r of others) {
+    await servesVersion(r, replaced.version);
+    expect(await decision(r)).toEqual({ code: 7, policy: 'web-to-backend' });
+  }
+  return replaced;
+}
