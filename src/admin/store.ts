@@ -13,6 +13,7 @@ import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/p
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DEFAULT_MESH } from '../policy/types.js';
+import { PerKeyQueue } from './per-key.js';
 import {
   type DeleteResult,
   type PutResult,
@@ -60,7 +61,7 @@ export {
 
 export class AdminStore implements ResourceStore {
   readonly dir: string;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #queue = new PerKeyQueue();
   readonly #inFlight = new Set<string>();
   readonly #onStep: AdminStoreOptions['onStep'];
   #counter = 0;
@@ -122,7 +123,7 @@ export class AdminStore implements ResourceStore {
         else await this.#write(file, serializeResource(parseYaml(previous) as UniversalResource));
       },
     };
-    return this.#serialize(file, () => fn(tx));
+    return this.#queue.run(file, () => fn(tx));
   }
 
   put(resource: UniversalResource): Promise<PutResult> {
@@ -164,20 +165,6 @@ export class AdminStore implements ResourceStore {
     for (const sub of Object.values(STORE_DIRS)) await visit(join(this.dir, sub), 1);
     if (removed.length > 0) for (const d of new Set(removed.map((p) => dirname(p)))) await fsyncDir(d);
     return removed;
-  }
-
-  #serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#chains.get(key) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#chains.set(key, tail);
-    void tail.then(() => {
-      if (this.#chains.get(key) === tail) this.#chains.delete(key);
-    });
-    return run;
   }
 
   async #write(file: string, text: string): Promise<{ created: boolean; file: string }> {

@@ -11,6 +11,7 @@
  *   back-off; once back, a full resync replaces the mirror, since notifications were missed.
  */
 import pg from 'pg';
+import { PerKeyQueue } from '../admin/per-key.js';
 import { StoreUnavailable, type ResourceStore, type ResourceTransaction } from '../admin/resource-store.js';
 import type { Logger } from '../observability/log.js';
 import type { LoadResult, PolicyText } from '../policy/load.js';
@@ -59,7 +60,7 @@ export class PostgresStore implements ResourceStore, StoreSource {
   readonly #options: PostgresStoreOptions;
   readonly #config: pg.ClientConfig;
   readonly #pool: pg.Pool;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #queue = new PerKeyQueue();
   readonly #convergence: Convergence;
   #listener: pg.Client | undefined;
   #up = false;
@@ -165,8 +166,7 @@ export class PostgresStore implements ResourceStore, StoreSource {
       return Promise.reject(error);
     }
     const { file } = key;
-    const previous = this.#chains.get(file) ?? Promise.resolve();
-    const run = previous.then(async () => {
+    return this.#queue.run(file, async () => {
       const tx = new StoreTransaction(this.#transactionContext(), key.key, file);
       try {
         return await fn(tx);
@@ -174,15 +174,6 @@ export class PostgresStore implements ResourceStore, StoreSource {
         await tx.end();
       }
     });
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#chains.set(file, tail);
-    void tail.then(() => {
-      if (this.#chains.get(file) === tail) this.#chains.delete(file);
-    });
-    return run;
   }
 
   /** Stops listening and closes every connection, waiting at most `timeoutMs` for writes in flight. */

@@ -17,6 +17,7 @@ const OUT = join(ROOT, 'node_modules/.cache/mtp-authz-store-crash');
 beforeAll(() => {
   for (const file of [
     'src/admin/store.ts',
+    'src/admin/per-key.ts',
     'src/admin/resource-store.ts',
     'src/policy/types.ts',
     'src/decision/types.ts',
