@@ -35,12 +35,13 @@ export interface StoreMetrics {
 
 export function createStoreMetrics(registry: Registry): StoreMetrics {
   const registers = [registry];
-  const up = new Gauge({
-    name: STORE_METRIC_NAMES.up,
-    help: '1 while the policy store is connected and listening for changes, 0 while it is not',
-    registers,
-    aggregator: 'max',
-  });
+  // Under --workers the primary's value joins the workers': the largest one is the store's.
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers, aggregator: 'max' });
+  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const up = gauge(
+    STORE_METRIC_NAMES.up,
+    '1 while the policy store is connected and listening for changes, 0 while it is not',
+  );
   const roundTrip = new Histogram({
     name: STORE_METRIC_NAMES.roundTrip,
     help: 'Policy store round trips: a write transaction, a read of changes, a full resync',
@@ -48,28 +49,22 @@ export function createStoreMetrics(registry: Registry): StoreMetrics {
     buckets: ROUND_TRIP_BUCKETS,
     registers,
   });
-  const notifications = new Counter({
-    name: STORE_METRIC_NAMES.notifications,
-    help: 'Change notifications received from the policy store',
-    registers,
-  });
-  const resyncs = new Counter({
-    name: STORE_METRIC_NAMES.resyncs,
-    help: 'Full reads of the policy store (start-up and every reconnect)',
-    registers,
-  });
-  const served = new Gauge({
-    name: STORE_METRIC_NAMES.servedVersion,
-    help: 'Policy store version of the set this replica serves',
-    registers,
-    aggregator: 'max',
-  });
-  const latest = new Gauge({
-    name: STORE_METRIC_NAMES.latestVersion,
-    help: 'Highest policy store version this replica knows the database has',
-    registers,
-    aggregator: 'max',
-  });
+  const notifications = counter(
+    STORE_METRIC_NAMES.notifications,
+    'Change notifications received from the policy store',
+  );
+  const resyncs = counter(
+    STORE_METRIC_NAMES.resyncs,
+    'Full reads of the policy store (start-up and every reconnect)',
+  );
+  const served = gauge(
+    STORE_METRIC_NAMES.servedVersion,
+    'Policy store version of the set this replica serves',
+  );
+  const latest = gauge(
+    STORE_METRIC_NAMES.latestVersion,
+    'Highest policy store version this replica knows the database has',
+  );
   const convergence = new Histogram({
     name: STORE_METRIC_NAMES.convergence,
     help: 'From a write committed anywhere (database clock) to this replica serving it',
