@@ -18,12 +18,14 @@
 // Usage: node bench/load.mjs [--quick] [--only hit,latency,...] [--cli path/to/cli.js]
 // (needs `npm run build` and h2load; --cli measures another build of the service, e.g. an older one)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServe } from '../kit/serve.mjs';
 import { CHECK_METHOD as PATH } from '../kit/wire.mjs';
+import { cleanupOnExit } from './lib/cleanup.mjs';
+import { cpuSeconds, h2load as runH2load, verify } from './lib/h2load.mjs';
 import { flipPolicy, writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
 
@@ -129,12 +131,6 @@ const stopProcess = (p) =>
     p.child.kill('SIGTERM');
   });
 
-/** user+system CPU seconds of a process (and, through taskset's exec, the server itself). */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 /** CPU seconds of a process and its children (the workers of a cluster primary). */
 function treeCpuSeconds(pid) {
   let total = cpuSeconds(pid);
@@ -204,40 +200,7 @@ const checkCode = (frame) => (frame[6] === 0 ? 0 : frame[7] === 0x08 ? frame[8] 
 // ---------------------------------------------------------------------------------------------
 // h2load
 
-function h2load(port, frame, { seconds, count, rps, log, connections = 4, streams = 25 }) {
-  const args = [...CLIENT_CPU, 'h2load', '-c', String(connections), '-m', String(streams), '-t', '1'];
-  if (seconds !== undefined) args.push('-D', String(seconds));
-  if (count !== undefined) args.push('-n', String(count));
-  if (rps !== undefined) args.push('--rps', String(rps));
-  if (log !== undefined) args.push('--log-file', log);
-  args.push(
-    '-d',
-    frame,
-    '-H',
-    'content-type: application/grpc',
-    '-H',
-    'te: trailers',
-    `http://127.0.0.1:${port}${PATH}`,
-  );
-  return new Promise((resolve) => {
-    const child = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.on('exit', () => {
-      const num = (re) => Number(re.exec(out)?.[1] ?? NaN);
-      resolve({
-        done: num(/(\d+) done/),
-        succeeded: num(/(\d+) succeeded/),
-        failed: num(/(\d+) failed/),
-        errored: num(/(\d+) errored/),
-        s2xx: num(/(\d+) 2xx/),
-        dataBytes: num(/\((\d+)\) data/),
-        rps: num(/finished in [\d.]+\w+, ([\d.]+) req\/s/),
-        raw: out,
-      });
-    });
-  });
-}
+const h2load = (port, frame, options) => runH2load(port, frame, { cpu: CLIENT_CPU, ...options });
 
 /** Percentiles (ms) of an h2load --log-file, leaving out the first `skipS` seconds. */
 function percentiles(log, skipS = 1) {
@@ -254,23 +217,12 @@ function percentiles(log, skipS = 1) {
   return { p50_ms: round(at(0.5)), p99_ms: round(at(0.99)) };
 }
 
-/** Errors and non-OK answers of a run whose every OK answer is `okBytes` of DATA. */
-function verify(run, okBytes) {
-  const errors = Math.max(run.failed + run.errored, run.done - run.s2xx, 0);
-  const nonOk = run.s2xx - Math.floor(run.dataBytes / okBytes);
-  return { errors, non_ok: nonOk, exact: run.dataBytes % okBytes === 0 };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Runs
 
 const results = {};
 const problems = [];
-const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
+const cleanup = cleanupOnExit(children, dir);
 
 try {
   const service = await startService(['--log-level', 'info']);

@@ -14,14 +14,15 @@
 // Usage: node bench/store.mjs [--quick] [--writes 200] [--storm-rate N] [--cli dist/cli.js]
 // (needs `npm run build`, h2load, and PostgreSQL's server binaries: the Debian package postgresql)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { cleanupOnExit } from './lib/cleanup.mjs';
 import { cpuSeconds, h2load, verify } from './lib/h2load.mjs';
-import { writeBenchPolicies } from './lib/policies.mjs';
+import { ANY_CLIENT, mtpYaml, writeBenchPolicies, ZONE_1 } from './lib/policies.mjs';
 import { startTestDatabase } from './lib/test-database.mjs';
 import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
 
@@ -116,25 +117,9 @@ writeFileSync(allowFrame, grpcFrame(requestTo('backend')));
 const probeFrame = grpcFrame(requestTo('probe'));
 
 /** The probe policy: zone-1 clients (web is one) to `probe`, allowed or denied. */
-const probePolicy = (action) => `type: MeshTrafficPermission
-name: probe
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: probe}
-  from:
-    - targetRef: {kind: MeshSubset, tags: {kuma.io/zone: zone-1}}
-      default: {action: ${action}}
-`;
+const probePolicy = (action) => mtpYaml('probe', 'probe', [[ZONE_1, action]]);
 /** What the storm writes: one of ten unrelated policies, pointed at another service each time. */
-const stormPolicy = (k, n) => `type: MeshTrafficPermission
-name: storm-${k}
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: storm-target-${n}}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
+const stormPolicy = (k, n) => mtpYaml(`storm-${k}`, `storm-target-${n}`, [[ANY_CLIENT, 'Allow']]);
 
 // ---------------------------------------------------------------------------------------------
 // Replicas
@@ -238,11 +223,7 @@ async function convergenceHistogram(replica) {
 
 const results = {};
 const problems = [];
-const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
+const cleanup = cleanupOnExit(children, dir);
 
 try {
   // B (and later Q) on core 0; everything else on core 1.

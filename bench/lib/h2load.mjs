@@ -5,11 +5,20 @@ import { readFileSync } from 'node:fs';
 
 const PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-/** One h2load run; `cpu` is a command prefix such as ['taskset', '-c', '1']. */
-export function h2load(port, frameFile, { seconds, count, connections = 4, streams = 25, cpu = [] }) {
+/**
+ * One h2load run; `cpu` is a command prefix such as ['taskset', '-c', '1'], `rps` a rate per connection,
+ * `log` a file for h2load's per-request log.
+ */
+export function h2load(
+  port,
+  frameFile,
+  { seconds, count, rps, log, connections = 4, streams = 25, cpu = [] },
+) {
   const args = [...cpu, 'h2load', '-c', String(connections), '-m', String(streams), '-t', '1'];
   if (seconds !== undefined) args.push('-D', String(seconds));
   if (count !== undefined) args.push('-n', String(count));
+  if (rps !== undefined) args.push('--rps', String(rps));
+  if (log !== undefined) args.push('--log-file', log);
   args.push(
     '-d',
     frameFile,

@@ -5,28 +5,25 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const BACKEND_POLICY = `type: MeshTrafficPermission
-name: backend
+/** A MeshTrafficPermission of mesh default on the service `target`: one `from` per [targetRef, action]. */
+export const mtpYaml = (name, target, from) => `type: MeshTrafficPermission
+name: ${name}
 mesh: default
 spec:
-  targetRef: {kind: MeshService, name: backend}
+  targetRef: {kind: MeshService, name: ${target}}
   from:
-    - targetRef: {kind: MeshSubset, tags: {kuma.io/zone: zone-1}}
-      default: {action: Allow}
-    - targetRef: {kind: MeshService, name: evil-00000000}
-      default: {action: Deny}
-`;
+${from.map(([ref, action]) => `    - targetRef: ${ref}\n      default: {action: ${action}}\n`).join('')}`;
+
+export const ZONE_1 = '{kind: MeshSubset, tags: {kuma.io/zone: zone-1}}';
+export const ANY_CLIENT = '{kind: Mesh}';
+
+export const BACKEND_POLICY = mtpYaml('backend', 'backend', [
+  [ZONE_1, 'Allow'],
+  ['{kind: MeshService, name: evil-00000000}', 'Deny'],
+]);
 
 /** A policy for an unrelated service: rewriting it with a new n makes a reload that changes nothing. */
-export const flipPolicy = (n) => `type: MeshTrafficPermission
-name: flip
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: other-${n}}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
+export const flipPolicy = (n) => mtpYaml('flip', `other-${n}`, [[ANY_CLIENT, 'Allow']]);
 
 function servicePolicies() {
   const docs = [];
