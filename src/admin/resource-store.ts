@@ -46,14 +46,12 @@ export interface ResourceTransaction {
   undo(previous: string | undefined): Promise<void>;
 }
 
+/** A write's work on one resource, run in that resource's turn. */
+export type ResourceWork<T> = (tx: ResourceTransaction) => Promise<T>;
+
 export interface ResourceStore {
   /** Runs `fn` while no other write to the same resource runs (here, and for a shared store anywhere). */
-  withResource<T>(
-    type: string,
-    mesh: string | undefined,
-    name: string,
-    fn: (tx: ResourceTransaction) => Promise<T>,
-  ): Promise<T>;
+  withResource<T>(type: string, mesh: string | undefined, name: string, fn: ResourceWork<T>): Promise<T>;
 }
 
 /** A write refused before it was stored: the policy set would not load with it (answered 400). */

@@ -19,6 +19,7 @@ import {
   type PutResult,
   type ResourceStore,
   type ResourceTransaction,
+  type ResourceWork,
   STORE_DIRS,
   type StoredType,
   type UniversalResource,
@@ -95,12 +96,7 @@ export class AdminStore implements ResourceStore {
    * Runs `fn` while no other write to the same resource runs: the routes hold it across
    * read → authorize → write → wait-for-reload so that concurrent writes apply in arrival order.
    */
-  withResource<T>(
-    type: string,
-    mesh: string | undefined,
-    name: string,
-    fn: (tx: ResourceTransaction) => Promise<T>,
-  ): Promise<T> {
+  withResource<T>(type: string, mesh: string | undefined, name: string, fn: ResourceWork<T>): Promise<T> {
     let file: string;
     try {
       file = this.fileFor(type, mesh, name);

@@ -12,7 +12,7 @@
  */
 import pg from 'pg';
 import { PerKeyQueue } from '../admin/per-key.js';
-import { StoreUnavailable, type ResourceStore, type ResourceTransaction } from '../admin/resource-store.js';
+import { StoreUnavailable, type ResourceStore, type ResourceWork } from '../admin/resource-store.js';
 import type { Logger } from '../observability/log.js';
 import type { LoadResult, PolicyText } from '../policy/load.js';
 import { backoffDelay, type Backoff, STORE_BACKOFF } from './backoff.js';
@@ -153,12 +153,7 @@ export class PostgresStore implements ResourceStore, StoreSource {
     this.#convergence.served(version);
   }
 
-  withResource<T>(
-    type: string,
-    mesh: string | undefined,
-    name: string,
-    fn: (tx: ResourceTransaction) => Promise<T>,
-  ): Promise<T> {
+  withResource<T>(type: string, mesh: string | undefined, name: string, fn: ResourceWork<T>): Promise<T> {
     let key;
     try {
       key = keyOf(type, mesh, name);
