@@ -38,17 +38,18 @@ export function createStoreMetrics(registry: Registry): StoreMetrics {
   // Under --workers the primary's value joins the workers': the largest one is the store's.
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers, aggregator: 'max' });
   const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const histogram = (name: string, help: string, buckets: number[], labelNames: string[] = []) =>
+    new Histogram({ name, help, buckets, labelNames, registers });
   const up = gauge(
     STORE_METRIC_NAMES.up,
     '1 while the policy store is connected and listening for changes, 0 while it is not',
   );
-  const roundTrip = new Histogram({
-    name: STORE_METRIC_NAMES.roundTrip,
-    help: 'Policy store round trips: a write transaction, a read of changes, a full resync',
-    labelNames: ['operation'],
-    buckets: ROUND_TRIP_BUCKETS,
-    registers,
-  });
+  const roundTrip = histogram(
+    STORE_METRIC_NAMES.roundTrip,
+    'Policy store round trips: a write transaction, a read of changes, a full resync',
+    ROUND_TRIP_BUCKETS,
+    ['operation'],
+  );
   const notifications = counter(
     STORE_METRIC_NAMES.notifications,
     'Change notifications received from the policy store',
@@ -65,12 +66,11 @@ export function createStoreMetrics(registry: Registry): StoreMetrics {
     STORE_METRIC_NAMES.latestVersion,
     'Highest policy store version this replica knows the database has',
   );
-  const convergence = new Histogram({
-    name: STORE_METRIC_NAMES.convergence,
-    help: 'From a write committed anywhere (database clock) to this replica serving it',
-    buckets: CONVERGENCE_BUCKETS,
-    registers,
-  });
+  const convergence = histogram(
+    STORE_METRIC_NAMES.convergence,
+    'From a write committed anywhere (database clock) to this replica serving it',
+    CONVERGENCE_BUCKETS,
+  );
   up.set(0);
   for (const operation of STORE_OPERATIONS) roundTrip.zero({ operation });
   return {
