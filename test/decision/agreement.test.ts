@@ -14,13 +14,11 @@ import { type ReferenceClient, referenceDecision } from '../support/kuma-referen
 import { mesh, mtp, policySet, RING_POLICY, service, serviceSubset, subset } from '../support/policies.js';
 import {
   clientUris,
+  DENSE_CASES,
   policyText,
-  randomClient,
-  randomDenseClient,
-  randomDensePolicy,
-  randomInbound,
-  randomPolicies,
+  randomCase,
   rng,
+  SPARSE_CASES,
 } from '../support/random-policies.js';
 
 function ours(policies: readonly MeshTrafficPermission[], inbound: Map<string, string>, c: ReferenceClient) {
@@ -54,39 +52,23 @@ function disagreementsOver(count: number, next: (n: number) => Case): string[] {
 
 describe('agreement with the reference model of Kuma', () => {
   it.each([
-    ['single-valued', false, 101],
-    ['multi-valued', true, 202],
-  ])('%s clients: 0 disagreements in 4000 random cases', (_name, multi, seed) => {
+    ['single-valued clients', 4000, SPARSE_CASES, false, 101],
+    ['multi-valued clients', 4000, SPARSE_CASES, true, 202],
+    ['dense from lists, single-valued clients', 2000, DENSE_CASES, false, 404],
+    ['dense from lists, multi-valued clients', 2000, DENSE_CASES, true, 505],
+  ] as const)('%s: 0 disagreements in %i random cases', (_name, cases, kind, multi, seed) => {
     const r = rng(seed);
-    const disagreements = disagreementsOver(4000, () => {
-      const policies = randomPolicies(r);
-      const inbound = randomInbound(r);
-      return { policies, inbound, c: randomClient(r, multi) };
-    });
-    expect(disagreements).toEqual([]);
-  });
-
-  it.each([
-    ['single-valued', false, 404],
-    ['multi-valued', true, 505],
-  ])('dense from lists, %s clients: 0 disagreements in 2000 random cases', (_name, multi, seed) => {
-    const r = rng(seed);
-    const inbound = new Map([['kuma.io/service', 'backend']]);
-    const disagreements = disagreementsOver(2000, () => {
-      const policies = [randomDensePolicy(r)];
-      return { policies, inbound, c: randomDenseClient(r, multi) };
-    });
+    const disagreements = disagreementsOver(cases, () => randomCase(kind, r, multi));
     expect(disagreements).toEqual([]);
   });
 
   it('policies read from files agree too (the validator keeps every tag key)', () => {
     const r = rng(303);
     const disagreements = disagreementsOver(300, (n) => {
-      const policies = randomPolicies(r);
-      const loaded = loadPolicyTexts([{ file: 'random.yaml', text: policyText(policies) }]);
+      const drawn = randomCase(SPARSE_CASES, r, true);
+      const loaded = loadPolicyTexts([{ file: 'random.yaml', text: policyText(drawn.policies) }]);
       if (!loaded.ok) throw new Error(`case ${n} does not load: ${JSON.stringify(loaded.errors)}`);
-      const inbound = randomInbound(r);
-      return { policies, inbound, c: randomClient(r, true), served: loaded.set.policies };
+      return { ...drawn, served: loaded.set.policies };
     });
     expect(disagreements).toEqual([]);
   });

@@ -10,20 +10,11 @@ import { loadPolicyTexts } from '../../src/policy/load.js';
 import type { MeshTrafficPermission, PolicySet } from '../../src/policy/types.js';
 import { connect, type DecodedCheckResponse, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
-import { type ReferenceClient, referenceDecision } from '../support/kuma-reference.js';
+import { referenceDecision } from '../support/kuma-reference.js';
 import { mesh, mtp, policySet, service, subset } from '../support/policies.js';
 import { mtpYaml } from '../support/policy-yaml.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
-import {
-  clientUris,
-  policyText,
-  randomClient,
-  randomDenseClient,
-  randomDensePolicy,
-  randomInbound,
-  randomPolicies,
-  rng,
-} from '../support/random-policies.js';
+import { clientUris, DENSE_CASES, policyText, rng, SPARSE_CASES } from '../support/random-policies.js';
 import { type ServedHere, serveInProcess } from '../support/serve-in-process.js';
 import { policyDir } from '../support/temp-files.js';
 import { type InProcessServer, startInProcess } from '../support/server.js';
@@ -96,12 +87,12 @@ describe('random policy sets over gRPC Check and POST /explain, caches on', () =
     const disagreements: string[] = [];
     let asked = 0;
     for (let s = 0; s < 40; s++) {
-      const dense = s % 4 === 3;
-      const policies = dense ? [randomDensePolicy(r)] : randomPolicies(r);
+      const kind = s % 4 === 3 ? DENSE_CASES : SPARSE_CASES;
+      const policies = kind.policies(r);
       server.swap(load(policies));
       for (let q = 0; q < 20; q++) {
-        const inbound = dense ? new Map([['kuma.io/service', 'backend']]) : randomInbound(r);
-        const who: ReferenceClient = dense ? randomDenseClient(r, q % 2 === 0) : randomClient(r, q % 2 === 0);
+        const inbound = kind.inbound(r);
+        const who = kind.client(r, q % 2 === 0);
         const uris = clientUris(who);
         const reference = referenceDecision(policies, inbound, who);
         const want = reference === 'no-policy' ? 'Deny' : reference;

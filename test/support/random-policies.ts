@@ -155,3 +155,31 @@ export function randomDenseClient(r: Random, multi: boolean): ReferenceClient {
   }
   return { mesh: 'default', tags };
 }
+
+/** One kind of random case: the policy sets, the inbounds asked about, the clients asking. */
+export interface CaseKind {
+  policies(r: Random): MeshTrafficPermission[];
+  inbound(r: Random): Map<string, string>;
+  client(r: Random, multi: boolean): ReferenceClient;
+}
+
+/** Sets of a few policies over services a, b, c and a few tags; any inbound of theirs. */
+export const SPARSE_CASES: CaseKind = {
+  policies: randomPolicies,
+  inbound: randomInbound,
+  client: randomClient,
+};
+
+/** One policy with a long, tangled from list (randomDensePolicy), asked about backend. */
+export const DENSE_CASES: CaseKind = {
+  policies: (r) => [randomDensePolicy(r)],
+  inbound: () => new Map([[SERVICE_TAG, 'backend']]),
+  client: randomDenseClient,
+};
+
+/** A policy set, an inbound and a client of `kind`, drawn from `r` in that order. */
+export function randomCase(kind: CaseKind, r: Random, multi: boolean) {
+  const policies = kind.policies(r);
+  const inbound = kind.inbound(r);
+  return { policies, inbound, c: kind.client(r, multi) };
+}
