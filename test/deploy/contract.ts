@@ -97,12 +97,27 @@ export interface KubeObject {
   readonly [field: string]: unknown;
 }
 
+/** The YAML files under a directory of the repository, as paths relative to that directory. */
+export function yamlFilesIn(dir: string): string[] {
+  return filesUnder(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => f.slice(dir.length + 1));
+}
+
+export interface Kustomization {
+  readonly resources: string[];
+  readonly patches: { path: string }[];
+  readonly images: { name: string }[];
+}
+
+/** The kustomization.yaml of a directory of the repository (a field it lacks is undefined). */
+export function kustomizationOf(dir: string): Kustomization {
+  return loadYaml(join(REPO, dir, 'kustomization.yaml'))[0] as Kustomization;
+}
+
 /** Every object of the manifests the kustomization lists, in order. */
 export function kubernetesObjects(): KubeObject[] {
-  const kustomization = loadYaml(join(REPO, 'deploy/kubernetes/kustomization.yaml'))[0] as {
-    resources: string[];
-  };
-  return kustomization.resources.flatMap(
+  return kustomizationOf('deploy/kubernetes').resources.flatMap(
     (file) => loadYaml(join(REPO, 'deploy/kubernetes', file)) as KubeObject[],
   );
 }
@@ -130,11 +145,14 @@ export function writeConfigMapVolume(dir: string, data: Record<string, string>):
 
 export const STORE_OVERLAY = 'deploy/kubernetes-store';
 
+/** The documents of deploy/kubernetes-store's (first) patch file. */
+export function storeOverlayPatch(): KubeObject[] {
+  const path = kustomizationOf(STORE_OVERLAY).patches[0]?.path ?? '';
+  return loadYaml(join(REPO, STORE_OVERLAY, path)) as KubeObject[];
+}
+
 /** The Deployment of deploy/kubernetes-store: the base's, with the overlay's one patch merged. */
 export function storeOverlayDeployment<T>(): T {
-  const kustomization = loadYaml(join(REPO, STORE_OVERLAY, 'kustomization.yaml'))[0] as {
-    patches: { path: string }[];
-  };
-  const patch = loadYaml(join(REPO, STORE_OVERLAY, kustomization.patches[0]?.path ?? ''))[0] as Json;
+  const patch = storeOverlayPatch()[0] as unknown as Json;
   return strategicMerge(objectOf<Json>(kubernetesObjects(), 'Deployment'), patch) as T;
 }

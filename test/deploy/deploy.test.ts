@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../support/server.js';
 import {
@@ -16,11 +16,13 @@ import {
   filesUnder,
   type KubeObject,
   kubernetesObjects,
+  kustomizationOf,
   loadYaml,
   objectOf,
   REPO,
   selects,
   writeConfigMapVolume,
+  yamlFilesIn,
 } from './contract.js';
 
 interface Probe {
@@ -93,12 +95,8 @@ describe('deploy/kubernetes', () => {
   const configMap = objectOf<KubeObject & { data: Record<string, string> }>(objects, 'ConfigMap');
 
   it('kustomization.yaml lists every manifest in the directory', () => {
-    const kustomization = loadYaml(join(REPO, 'deploy/kubernetes/kustomization.yaml'))[0] as {
-      resources: string[];
-    };
-    const manifests = filesUnder('deploy/kubernetes')
-      .filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('/kustomization.yaml'))
-      .map((f) => f.slice('deploy/kubernetes/'.length));
+    const kustomization = kustomizationOf('deploy/kubernetes');
+    const manifests = yamlFilesIn('deploy/kubernetes').filter((f) => basename(f) !== 'kustomization.yaml');
     expect([...kustomization.resources].sort()).toEqual(manifests);
     expect(objects.map((o) => o.kind)).toEqual(
       expect.arrayContaining([
@@ -291,9 +289,7 @@ describe('deploy/kubernetes', () => {
   });
 
   it('kustomization sets the image the Deployment uses', () => {
-    const kustomization = loadYaml(join(REPO, 'deploy/kubernetes/kustomization.yaml'))[0] as {
-      images: { name: string }[];
-    };
+    const kustomization = kustomizationOf('deploy/kubernetes');
     expect(kustomization.images.map((i) => i.name)).toContain(container.image.split(':')[0]);
   });
 

@@ -9,14 +9,15 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
   CONTRACT,
-  filesUnder,
   type KubeObject,
   kubernetesObjects,
-  loadYaml,
+  kustomizationOf,
   objectOf,
   REPO,
   STORE_OVERLAY,
   storeOverlayDeployment,
+  storeOverlayPatch,
+  yamlFilesIn,
 } from './contract.js';
 
 interface EnvVar {
@@ -46,12 +47,9 @@ interface Deployment extends KubeObject {
   };
 }
 
-const kustomization = loadYaml(join(REPO, STORE_OVERLAY, 'kustomization.yaml'))[0] as {
-  resources: string[];
-  patches: { path: string }[];
-};
+const kustomization = kustomizationOf(STORE_OVERLAY);
 const baseDeployment = objectOf<Deployment>(kubernetesObjects(), 'Deployment');
-const patch = loadYaml(join(REPO, STORE_OVERLAY, kustomization.patches[0]?.path ?? '')) as KubeObject[];
+const patch = storeOverlayPatch();
 const deployment = storeOverlayDeployment<Deployment>();
 const pod = deployment.spec.template.spec;
 const container = pod.containers[0] as Deployment['spec']['template']['spec']['containers'][number];
@@ -71,9 +69,7 @@ function secretFileAt(path: string): [string, string] | undefined {
 describe('deploy/kubernetes-store', () => {
   it('is the base deploy/kubernetes and one Deployment patch, and lists every file it has', () => {
     expect(kustomization.resources).toEqual(['../kubernetes']);
-    const yamlFiles = filesUnder(STORE_OVERLAY)
-      .filter((f) => /\.ya?ml$/.test(f))
-      .map((f) => f.slice(STORE_OVERLAY.length + 1));
+    const yamlFiles = yamlFilesIn(STORE_OVERLAY);
     expect(yamlFiles.sort()).toEqual(
       ['kustomization.yaml', ...kustomization.patches.map((p) => p.path)].sort(),
     );
