@@ -14,15 +14,11 @@ import {
   RING_POLICY,
   service,
   serviceSubset,
+  STRICT_MESH,
   subset,
 } from '../support/policies.js';
 
-function run(
-  policies: MeshTrafficPermission[],
-  d: Destination,
-  c: Client,
-  meshes = [meshDoc('default', 'strict')],
-) {
+function run(policies: MeshTrafficPermission[], d: Destination, c: Client, meshes = [STRICT_MESH]) {
   return decide(compilePolicySet(policySet(policies, meshes)), d, c);
 }
 

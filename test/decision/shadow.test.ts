@@ -7,12 +7,12 @@ import {
   client,
   dest,
   mesh,
-  meshDoc,
   mtp,
   policySet,
   service,
   SHADOW,
   SHADOW_DENY_ORDERS,
+  STRICT_MESH,
 } from '../support/policies.js';
 import { exact, rule, rulesMtp } from '../support/rules-policies.js';
 
@@ -56,7 +56,7 @@ describe('shadow policies', () => {
         mtp('deny-all', mesh(), [[mesh(), 'Deny']]),
         mtp('try-allow-orders', service('backend'), [[service('orders'), 'Allow']], { labels: SHADOW }),
       ],
-      [meshDoc('default', 'strict')],
+      [STRICT_MESH],
     );
     const enforced = decide(compilePolicySet(set), backend, orders);
     const shadowTable = compileTables(set, 1).shadowTable;
@@ -122,7 +122,7 @@ describe('shadow policies', () => {
         labels: SHADOW,
       },
     );
-    const set = policySet([allowAll, tryRules], [meshDoc('default', 'strict')]);
+    const set = policySet([allowAll, tryRules], [STRICT_MESH]);
     const tables = compileTables(set, 1);
     const enforced = decide(tables.table, backend, orders);
     const result = compareShadow(enforced, decide(tables.shadowTable ?? tables.table, backend, orders));

@@ -43,6 +43,9 @@ export function meshDoc(name: string, mtls: MtlsMode): MeshResource {
   return { type: 'Mesh', name, mtls, labels: {}, form: 'universal', source: SOURCE };
 }
 
+/** Mesh `default` with mTLS in strict mode. */
+export const STRICT_MESH: MeshResource = meshDoc('default', 'strict');
+
 export function policySet(
   policies: readonly MeshTrafficPermission[],
   meshes: readonly MeshResource[] = [],
@@ -87,7 +90,7 @@ export const SHADOW_DENY_ORDERS = (() => {
   return {
     allowAll,
     tryDenyOrders,
-    set: policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')]),
+    set: policySet([allowAll, tryDenyOrders], [STRICT_MESH]),
   };
 })();
 
