@@ -1,7 +1,6 @@
 /** Builders for typed AccessRoles and AccessRoleBindings, as the loader would produce them. */
 import type {
   AccessKind,
-  AccessQualifier,
   AccessRole,
   AccessRoleBinding,
   AccessRule,
@@ -28,5 +27,3 @@ export const group = (name: string): AccessSubject => ({ type: 'Group', name });
 
 /** Kong Mesh's locked-down `default`: admin only for the mesh-system:admin group. */
 export const RESTRICTED_DEFAULT = binding('default', [group('mesh-system:admin')], ['admin']);
-
-export type Qualifier = AccessQualifier;
