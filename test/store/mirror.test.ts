@@ -66,10 +66,15 @@ describe('backoffDelay', () => {
 describe('Convergence', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('measures commit → served for every commit a served version covers', () => {
+  /** A Convergence at 10 s on a fake clock, and the durations (s) it reports. */
+  function atTenSeconds() {
     vi.useFakeTimers({ now: 10_000 });
     const seen: number[] = [];
-    const convergence = new Convergence((s) => seen.push(s));
+    return { seen, convergence: new Convergence((s) => seen.push(s)) };
+  }
+
+  it('measures commit → served for every commit a served version covers', () => {
+    const { seen, convergence } = atTenSeconds();
     convergence.committed(1, 9_000, 0);
     convergence.committed(2, 9_500, 0);
     vi.setSystemTime(10_250);
@@ -80,9 +85,7 @@ describe('Convergence', () => {
   });
 
   it('counts a commit already served (this replica wrote it) at once, and a clock ahead as 0', () => {
-    vi.useFakeTimers({ now: 10_000 });
-    const seen: number[] = [];
-    const convergence = new Convergence((s) => seen.push(s));
+    const { seen, convergence } = atTenSeconds();
     convergence.committed(3, 9_900, 3);
     convergence.committed(4, 10_400, 4);
     expect(seen).toEqual([0.1, 0]);
