@@ -7,12 +7,12 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   call,
   decision,
+  denyWebToBackend,
   metric,
   mtpPath,
   permission,
   policies,
   type Replica,
-  replaceWithDeny,
   replicasPerTest,
   servesVersion,
   write,
@@ -121,7 +121,7 @@ describe('the database stopped for 10 s', () => {
       expect(during.answered).toBeGreaterThan(300);
 
       // Writes work again, on every replica, and converge; the refused ones were never stored.
-      await replaceWithDeny(b, [a, c], before.version);
+      await denyWebToBackend(b, [a, c], before.version);
       const fromC = await write(c, 'PUT', mtpPath('from-c'), { yaml: permission('from-c', 'other') });
       expect(fromC.status).toBe(201);
       await servesVersion(a, fromC.version);

@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import {
   call,
   decision,
+  denyWebToBackend,
   mtpPath,
   permission,
   policies,
   type Replica,
-  replaceWithDeny,
   replicasPerTest,
   servesVersion,
   startReplica,
@@ -62,7 +62,7 @@ describe('a write taken by one replica', () => {
       }
 
       // A replacement on B, then a delete on C, travel the same way.
-      const replaced = await replaceWithDeny(b, [a, c], created.version);
+      const replaced = await denyWebToBackend(b, [a, c], created.version);
       const deleted = await write(c, 'DELETE', mtpPath('web-to-backend'));
       expect(deleted.version).toBeGreaterThan(replaced.version);
       for (const r of [a, b]) {

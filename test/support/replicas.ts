@@ -159,7 +159,7 @@ export const mtpPath = (name: string): string => `/meshes/default/meshtrafficper
  * Replaces web-to-backend on `on` by a Deny (a newer version than `previous`), and waits until
  * each of `others` serves and enforces it.
  */
-export async function replaceWithDeny(on: Replica, others: readonly Replica[], previous: number) {
+export async function denyWebToBackend(on: Replica, others: readonly Replica[], previous: number) {
   const replaced = await write(on, 'PUT', mtpPath('web-to-backend'), {
     yaml: permission('web-to-backend', 'backend', 'Deny'),
   });
