@@ -5,8 +5,7 @@
  * backend-owner a policy for backend (201, Check decisions change) and one for not-backend (403).
  * Audit lines on stdout; and after a restart, everything written is still served.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import {
   adminFetch,
   expectAccessDenied,
   tokenFromCli,
+  writeSigningKey,
 } from '../support/admin-http.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mtp, service } from '../support/policies.js';
@@ -64,9 +64,7 @@ function audits(s: StartedServe): Record<string, unknown>[] {
 describe('the reference RBAC walk-through', () => {
   it('backend-owner may manage the permissions of backend and nothing else', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtp-admin-walkthrough-'));
-    const keyFile = join(dir, 'signing-key.pem');
-    const pair = generateKeyPairSync('ed25519');
-    writeFileSync(keyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const keyFile = writeSigningKey(dir);
     const stateDir = join(dir, 'state');
     const args = [
       '--admin-state-dir',

@@ -3,12 +3,9 @@
  * bindings and the owner's token come from writes on replica A; replica B authorizes the owner's
  * writes with them; replica C's Checks follow what B accepted.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectAccessDenied, tokenFromCli as cliToken } from '../support/admin-http.js';
+import { expectAccessDenied, tokenFromCli as cliToken, writeSigningKey } from '../support/admin-http.js';
 import {
   BACKEND_OWNER_ROLE_YAML as BACKEND_OWNER_ROLE,
   BACKEND_OWNERS_BINDING_YAML as BACKEND_OWNERS_BINDING,
@@ -24,15 +21,15 @@ import {
   servesVersion,
   write,
 } from '../support/replicas.js';
+import { tempDir } from '../support/temp-files.js';
 import { useTestDatabase } from '../support/use-database.js';
 
 const db = useTestDatabase();
 let dir: string;
 let keyFile: string;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mtp-store-rbac-'));
-  keyFile = join(dir, 'signing-key.pem');
-  writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  dir = tempDir('mtp-store-rbac-');
+  keyFile = writeSigningKey(dir);
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });

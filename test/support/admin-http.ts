@@ -1,8 +1,17 @@
 /** Talking to the admin API as its users do: tokens from the CLI, requests over HTTP. */
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { REPO } from './server.js';
+
+/** A new Ed25519 token signing key (PKCS#8 PEM) at DIR/signing-key.pem; returns its path. */
+export function writeSigningKey(dir: string): string {
+  const keyFile = join(dir, 'signing-key.pem');
+  writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  return keyFile;
+}
 
 /** A token as `mtp-authz token …ARGS --token-signing-key KEYFILE` prints it. */
 export function tokenFromCli(keyFile: string, ...args: string[]): string {
