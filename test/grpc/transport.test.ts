@@ -339,13 +339,18 @@ describe('calls and refusals over TCP', () => {
     await Promise.all(closed);
   });
 
-  it('streams messages and ends with OK trailers; a cancelled stream runs its close listener', async () => {
+  /** A Watch stream whose first message the server has answered: the client's answer, the server's stream. */
+  async function openWatch() {
     watchers.length = 0;
     const stream = request(session, '/test.Echo/Watch');
     const answer = answerOf(stream);
     stream.end(frame(Buffer.from('first')));
     await new Promise((resolve) => stream.once('data', resolve));
-    const watcher = watchers[0] as ServerStream;
+    return { answer, watcher: watchers[0] as ServerStream };
+  }
+
+  it('streams messages and ends with OK trailers; a cancelled stream runs its close listener', async () => {
+    const { answer, watcher } = await openWatch();
     let closed = 0;
     watcher.onClose(() => closed++);
     watcher.end();
@@ -365,12 +370,8 @@ describe('calls and refusals over TCP', () => {
   });
 
   it('ends a stream with a failure in trailers once messages were sent', async () => {
-    watchers.length = 0;
-    const stream = request(session, '/test.Echo/Watch');
-    const answer = answerOf(stream);
-    stream.end(frame(Buffer.from('first')));
-    await new Promise((resolve) => stream.once('data', resolve));
-    (watchers[0] as ServerStream).end(new GrpcFailure(GRPC_STATUS.UNAVAILABLE, 'going away'));
+    const { answer, watcher } = await openWatch();
+    watcher.end(new GrpcFailure(GRPC_STATUS.UNAVAILABLE, 'going away'));
     const done = await answer;
     expect(done.trailers?.['grpc-status']).toBe(String(GRPC_STATUS.UNAVAILABLE));
     expect(done.trailers?.['grpc-message']).toBe('going away');
