@@ -92,7 +92,11 @@ describe('a write taken by one replica', () => {
     { timeout: 60_000 },
     async () => {
       const [a, b] = (await replicas(await freshDatabase(), ['A', 'B'])) as [Replica, Replica];
-      const reloads = () => metric(b, 'mtp_authz_policy_reloads_total', { result: 'success' });
+      const reloads = async () => {
+        const value = await metric(b, 'mtp_authz_policy_reloads_total', { result: 'success' });
+        if (value === undefined) throw new Error('B exports no mtp_authz_policy_reloads_total');
+        return value;
+      };
       const before = await reloads();
       const started = performance.now();
       const writes = 30;
