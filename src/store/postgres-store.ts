@@ -48,12 +48,20 @@ export interface PostgresStoreOptions {
   readonly onStatus?: (up: boolean) => void;
   readonly backoff?: Backoff;
   readonly heartbeatMs?: number;
+  /** Least time between the starts of two syncs that notifications cause (default below). */
+  readonly syncIntervalMs?: number;
 }
 
 /** Client-side bounds: a database that stops answering fails a call instead of holding it. */
 const QUERY_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 const POOL_SIZE = 4;
+/**
+ * Least time between the starts of two notification-driven syncs: a write storm elsewhere costs
+ * this replica at most one reload per interval (each reads everything committed by then), while
+ * a lone write is still read at once. Bounds how late a write is served here (plus one reload).
+ */
+export const SYNC_INTERVAL_MS = 100;
 
 export class PostgresStore implements ResourceStore, StoreSource {
   readonly mirror = new Mirror();
@@ -70,6 +78,8 @@ export class PostgresStore implements ResourceStore, StoreSource {
   #heartbeat: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
+  /** performance.now() when the newest sync started. */
+  #syncStartedAt = -Infinity;
   /** The mirror version the newest load read (a reload is due when the mirror is past it). */
   #loadedVersion = -1;
   #servedVersion = 0;
@@ -309,7 +319,10 @@ export class PostgresStore implements ResourceStore, StoreSource {
     this.#options.observer?.latestVersion(version);
   }
 
-  /** Reads the changes after the mirror and reloads; a burst of notifications shares one sync. */
+  /**
+   * Reads the changes after the mirror and reloads; a burst of notifications shares one sync, and
+   * syncs start at least the sync interval apart.
+   */
   #requestSync(): void {
     if (this.#syncing !== undefined) {
       this.#syncAgain = true;
@@ -318,6 +331,10 @@ export class PostgresStore implements ResourceStore, StoreSource {
     this.#syncing = (async () => {
       do {
         this.#syncAgain = false;
+        const wait =
+          this.#syncStartedAt + (this.#options.syncIntervalMs ?? SYNC_INTERVAL_MS) - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
+        this.#syncStartedAt = performance.now();
         await this.#syncOnce();
       } while (this.#syncAgain && !this.#closed);
     })().finally(() => {

@@ -8,6 +8,7 @@ import {
   call,
   decision,
   denyWebToBackend,
+  metric,
   mtpPath,
   permission,
   policies,
@@ -70,6 +71,39 @@ describe('a write taken by one replica', () => {
         expect(await decision(r)).toEqual({ code: 7 });
         expect((await call(r, 'GET', mtpPath('web-to-backend'))).status).toBe(404);
       }
+    },
+  );
+
+  it(
+    "reaches another replica in a burst as a few reloads, ending at the burst's last write",
+    { timeout: 60_000 },
+    async () => {
+      const [a, b] = (await replicas(await freshDatabase(), ['A', 'B'])) as [Replica, Replica];
+      const reloads = async () => {
+        const value = await metric(b, 'mtp_authz_policy_reloads_total', { result: 'success' });
+        if (value === undefined) throw new Error('B exports no mtp_authz_policy_reloads_total');
+        return value;
+      };
+      const before = await reloads();
+      const started = performance.now();
+      const writes = 30;
+      let last = { status: 0, version: 0 };
+      for (let n = 1; n <= writes; n++) {
+        const action = n % 2 === 0 ? 'Allow' : 'Deny';
+        last = await write(a, 'PUT', mtpPath('web-to-backend'), {
+          yaml: permission('web-to-backend', 'backend', action),
+        });
+        // Read-your-writes on A all through the burst.
+        expect(await decision(a)).toEqual({ code: action === 'Allow' ? 0 : 7, policy: 'web-to-backend' });
+      }
+      await servesVersion(b, last.version);
+      const elapsedMs = performance.now() - started;
+      expect(await decision(b)).toEqual({ code: 0, policy: 'web-to-backend' });
+      // Syncs caused by notifications start at least 100 ms apart: at most one per 100 ms of the
+      // burst, however many writes it held.
+      const made = (await reloads()) - before;
+      expect(made).toBeGreaterThan(0);
+      expect(made).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 100));
     },
   );
 

@@ -106,6 +106,30 @@ describe('PostgresStore', () => {
     ]);
   });
 
+  it('reloads a burst of writes made elsewhere a few times, not once per write, and ends at the last', async () => {
+    const url = await db.createDatabase('burst');
+    const seen: string[] = [];
+    const a = await open(url);
+    const b = await PostgresStore.open({ ...options(url, seen), syncIntervalMs: 3_000 }, 5_000);
+    stores.push(b);
+    const started = performance.now();
+    await a.withResource('MeshTrafficPermission', 'default', 'first', (tx) => tx.put(allow('first')));
+    // A lone write after a quiet time is read at once, not after the interval.
+    await until('b sees the first write', () => b.mirror.version === 1, 2_000);
+    expect(seen).toEqual(['policy store: version 1']);
+    for (let n = 0; n < 12; n++)
+      await a.withResource('MeshTrafficPermission', 'default', `burst-${n}`, (tx) =>
+        tx.put(allow(`burst-${n}`)),
+      );
+    const burstMs = performance.now() - started;
+    await until('b sees the whole burst', () => b.mirror.version === 13);
+    // Twelve notifications share the syncs that start an interval apart (one, unless the writes took
+    // longer than the interval), and the last of those reads everything.
+    expect(seen.length).toBeLessThanOrEqual(1 + Math.ceil(burstMs / 3_000));
+    expect(seen.at(-1)).toBe('policy store: version 13');
+    expect(b.mirror.snapshot().texts).toHaveLength(13);
+  });
+
   it('stores nothing when the set would not load with the change', async () => {
     const url = await db.createDatabase('rejected');
     const a = await open(url);
