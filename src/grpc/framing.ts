@@ -78,6 +78,14 @@ export class UnaryBodyReader {
   }
 
   finish(): ReadResult {
+    const result = this.#read();
+    // The body is handed over once: the reader, which lives as long as its stream, keeps none of it.
+    this.#first = undefined;
+    this.#chunks = undefined;
+    return result;
+  }
+
+  #read(): ReadResult {
     if (this.#bytes === 0) return new GrpcFailure(GRPC_STATUS.INTERNAL, 'request has no message');
     const body = this.#body();
     if (body.length < PREFIX_BYTES)

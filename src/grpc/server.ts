@@ -135,6 +135,7 @@ function refusedByHeaders(headers: IncomingHttpHeaders): GrpcFailure | undefined
 }
 
 const CALL = Symbol('call');
+const NO_HEADERS: IncomingHttpHeaders = {};
 /** A stream with its call attached: the listeners below are shared by every stream. */
 type CallStream = ServerHttp2Stream & { [CALL]: Call };
 
@@ -147,7 +148,8 @@ class Call extends UnaryBodyReader {
     readonly dispatcher: Dispatcher,
     readonly route: Route,
     readonly path: string,
-    readonly headers: IncomingHttpHeaders,
+    /** Until the handler runs; then dropped, as the stream outlives the call by a few turns. */
+    public headers: IncomingHttpHeaders,
     maxRequestBytes: number,
   ) {
     super(maxRequestBytes);
@@ -192,10 +194,11 @@ class Dispatcher {
       this.refuse(stream, call.path, 'malformed', request);
       return;
     }
-    const { route } = call;
+    const { route, headers } = call;
+    call.headers = NO_HEADERS;
     try {
       if (route.kind === 'unary') {
-        const reply = route.handle(request, call.headers);
+        const reply = route.handle(request, headers);
         if (reply instanceof GrpcFailure) fail(stream, reply);
         else answer(stream, this.#framed.framed(reply));
       } else {
