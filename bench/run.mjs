@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const quick = process.argv.includes('--quick') ? ['--quick'] : [];
-const benches = ['engine.mjs', 'handler.mjs', 'load.mjs'];
+const benches = ['engine.mjs', 'handler.mjs', 'load.mjs', 'store.mjs'];
 let failed = 0;
 for (const bench of benches) {
   console.log(`\n== ${bench}`);

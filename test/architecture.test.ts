@@ -50,15 +50,30 @@ describe('the import graph of src/', () => {
     expect(offending(transport, (to) => inSrc(to) && !to.startsWith('grpc/'))).toEqual([]);
   });
 
-  it('keeps yaml, node:fs and policy/ out of everything the Check handler runs', () => {
+  it('keeps yaml, node:fs, policy/ and the database out of everything the Check handler runs', () => {
     const hot = reachable(graph, 'authz/check.ts');
     const forbidden = (to: string): boolean =>
       to === 'yaml' ||
+      to === 'pg' ||
+      to.startsWith('store/') ||
       to === 'fs' ||
       to.startsWith('fs/') ||
       to.startsWith('node:fs') ||
       to.startsWith('policy/');
     expect(offending(hot, forbidden, true)).toEqual([]);
+  });
+
+  it('lets only service/ open the shared store (settings/ reads its URL)', () => {
+    const store = [...graph.keys()].filter((module) => module.startsWith('store/'));
+    expect(store.length).toBeGreaterThan(0);
+    const opener = (from: string): boolean => from.startsWith('service/') || from.startsWith('store/');
+    expect(
+      offending(
+        graph.keys(),
+        (to, from) => to.startsWith('store/') && !opener(from) && to !== 'store/dsn.ts',
+      ),
+    ).toEqual([]);
+    expect(offending(graph.keys(), (to, from) => to === 'pg' && !from.startsWith('store/'))).toEqual([]);
   });
 
   it('lets only cli.ts import commands/ and service/', () => {

@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../src/observability/metrics.js';
 import { settingsMarkdownTable } from '../src/settings/settings.js';
+import { STORE_METRIC_NAMES } from '../src/observability/store-metrics.js';
 import { commandOf, type RunnableBlock, readmeBlocks } from './support/readme-blocks.js';
 import { ensureBuilt, REPO } from './support/server.js';
 
@@ -36,6 +37,7 @@ describe('README', () => {
 
   it('documents every metric', () => {
     for (const name of Object.values(METRIC_NAMES)) expect(README).toContain(`\`${name}\``);
+    for (const name of Object.values(STORE_METRIC_NAMES)) expect(README).toContain(`\`${name}\``);
   });
 });
 

@@ -8,7 +8,7 @@ import type { ReloadOutcome } from '../policy/reload.js';
 import type { AccessRoleBinding } from '../policy/types.js';
 import type { AuditLog } from './audit.js';
 import type { AccessType } from './rbac.js';
-import type { AdminStore } from './store.js';
+import type { ResourceStore } from './resource-store.js';
 import type { SigningKey } from './tokens.js';
 import type { AuthenticationOptions } from './users.js';
 
@@ -16,8 +16,8 @@ export interface AdminContext {
   readonly state: ServiceState;
   /** Read-your-writes: resolves once a load that started after the call has finished. */
   readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
-  /** Undefined without `--admin-state-dir`: writes answer 501. */
-  readonly store?: AdminStore;
+  /** Undefined without `--admin-state-dir` or `--store`: writes answer 501. */
+  readonly store?: ResourceStore;
   /** Undefined without `--token-signing-key`: `POST /tokens/user` answers 501. */
   readonly signingKey?: SigningKey;
   readonly authentication: AuthenticationOptions;

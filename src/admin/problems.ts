@@ -80,6 +80,11 @@ export function tokensDisabled(): Problem {
   return problem(501, 'Not Implemented', TOKENS_DISABLED);
 }
 
+/** 503: the shared policy store (`--store`) cannot be reached; Checks go on from the last good set. */
+export function storeUnavailable(reason: string): Problem {
+  return problem(503, 'Service Unavailable', `policy store unavailable: ${reason}`);
+}
+
 /** A write that arrives (or is still queued) once SIGTERM/SIGINT began the drain. */
 export function shuttingDown(): Problem {
   return problem(503, 'Service Unavailable', 'the service is shutting down; retry against another instance');

@@ -11,23 +11,17 @@
  */
 import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { DEFAULT_MESH } from '../policy/types.js';
-
-export const STORE_DIRS = {
-  MeshTrafficPermission: 'meshtrafficpermissions',
-  AccessRole: 'access-roles',
-  AccessRoleBinding: 'access-role-bindings',
-} as const;
-export type StoredType = keyof typeof STORE_DIRS;
-
-/** A document in the Universal form: `{type, name, mesh?, ...}` (`mesh` only for MeshTrafficPermission). */
-export interface UniversalResource {
-  readonly type: StoredType;
-  readonly name: string;
-  readonly mesh?: string;
-  readonly [field: string]: unknown;
-}
+import {
+  type DeleteResult,
+  type PutResult,
+  type ResourceStore,
+  type ResourceTransaction,
+  STORE_DIRS,
+  type StoredType,
+  type UniversalResource,
+} from './resource-store.js';
 
 const RFC1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Kuma's mesh charset, but starting with an alphanumeric: never `.`, `..` or a hidden directory. */
@@ -57,15 +51,14 @@ export interface AdminStoreOptions {
   readonly onStep?: (step: WriteStep, paths: { temp: string; file: string }) => void | Promise<void>;
 }
 
-/** What may be done to one resource while its lock is held. */
-export interface ResourceTransaction {
-  readonly file: string;
-  read(): Promise<string | undefined>;
-  put(resource: UniversalResource): Promise<{ created: boolean; file: string }>;
-  delete(): Promise<{ deleted: boolean; file: string }>;
-}
+export {
+  type ResourceTransaction,
+  STORE_DIRS,
+  type StoredType,
+  type UniversalResource,
+} from './resource-store.js';
 
-export class AdminStore {
+export class AdminStore implements ResourceStore {
   readonly dir: string;
   readonly #chains = new Map<string, Promise<void>>();
   readonly #inFlight = new Set<string>();
@@ -88,14 +81,7 @@ export class AdminStore {
 
   /** The file of a resource; throws StoreError for a type, name or mesh that could escape the directory. */
   fileFor(type: string, mesh: string | undefined, name: string): string {
-    const sub = Object.hasOwn(STORE_DIRS, type) ? STORE_DIRS[type as StoredType] : undefined;
-    if (sub === undefined)
-      throw new StoreError('invalid-type', `type ${JSON.stringify(type)} cannot be stored`);
-    checkName(name);
-    if (type !== 'MeshTrafficPermission') return join(this.dir, sub, `${name}.yaml`);
-    const m = mesh ?? DEFAULT_MESH;
-    checkMesh(m);
-    return join(this.dir, sub, m, `${name}.yaml`);
+    return join(this.dir, resourcePath(type, mesh, name));
   }
 
   /** True for a file inside this store (a resource the API may change); false for operators' files. */
@@ -122,27 +108,28 @@ export class AdminStore {
     }
     const tx: ResourceTransaction = {
       file,
+      holds: (sourceFile) => resolve(sourceFile) === file,
       read: () => readIfExists(file),
       put: (resource) => {
         const target = this.fileFor(resource.type, resource.mesh, resource.name);
         if (target !== file)
           throw new Error(`${resource.type} "${resource.name}" is not the locked resource`);
-        return this.#write(file, serialize(resource));
+        return this.#write(file, serializeResource(resource));
       },
       delete: () => this.#remove(file),
+      undo: async (previous) => {
+        if (previous === undefined) await this.#remove(file);
+        else await this.#write(file, serializeResource(parseYaml(previous) as UniversalResource));
+      },
     };
     return this.#serialize(file, () => fn(tx));
   }
 
-  put(resource: UniversalResource): Promise<{ created: boolean; file: string }> {
+  put(resource: UniversalResource): Promise<PutResult> {
     return this.withResource(resource.type, resource.mesh, resource.name, (tx) => tx.put(resource));
   }
 
-  delete(
-    type: StoredType,
-    mesh: string | undefined,
-    name: string,
-  ): Promise<{ deleted: boolean; file: string }> {
+  delete(type: StoredType, mesh: string | undefined, name: string): Promise<DeleteResult> {
     return this.withResource(type, mesh, name, (tx) => tx.delete());
   }
 
@@ -232,6 +219,21 @@ export class AdminStore {
   }
 }
 
+/**
+ * Where a resource lives relative to a store's root (`meshtrafficpermissions/<mesh>/<name>.yaml`,
+ * `access-roles/<name>.yaml`, …); throws StoreError for a type, name or mesh that could escape it.
+ */
+export function resourcePath(type: string, mesh: string | undefined, name: string): string {
+  const sub = Object.hasOwn(STORE_DIRS, type) ? STORE_DIRS[type as StoredType] : undefined;
+  if (sub === undefined)
+    throw new StoreError('invalid-type', `type ${JSON.stringify(type)} cannot be stored`);
+  checkName(name);
+  if (type !== 'MeshTrafficPermission') return join(sub, `${name}.yaml`);
+  const m = mesh ?? DEFAULT_MESH;
+  checkMesh(m);
+  return join(sub, m, `${name}.yaml`);
+}
+
 function checkName(name: unknown): void {
   if (typeof name !== 'string' || !RFC1123_SUBDOMAIN.test(name)) {
     throw new StoreError(
@@ -256,8 +258,8 @@ function checkMesh(mesh: unknown): void {
   }
 }
 
-/** `type`, `name` and (for MeshTrafficPermission) `mesh` first, then the rest as given. */
-function serialize(resource: UniversalResource): string {
+/** The stored YAML: `type`, `name` and (for MeshTrafficPermission) `mesh` first, then the rest as given. */
+export function serializeResource(resource: UniversalResource): string {
   const { type, name, mesh, ...rest } = resource;
   const head =
     type === 'MeshTrafficPermission'

@@ -17,7 +17,8 @@ import {
 export type WritersSettings = Pick<
   Settings,
   'adminStateDir' | 'accessType' | 'adminDefaultBinding' | 'adminLocalhostIsAdmin' | 'tokenSigningKey'
->;
+> &
+  Partial<Pick<Settings, 'store'>>;
 
 export interface Writers {
   /** Names of the bindings through which an unauthenticated caller may write (worth a warning). */
@@ -26,7 +27,7 @@ export interface Writers {
 }
 
 export function describeWriters(settings: WritersSettings, bindings: readonly AccessRoleBinding[]): Writers {
-  if (settings.adminStateDir === undefined)
+  if (settings.adminStateDir === undefined && settings.store === undefined)
     return { openBindings: [], text: 'admin writes are disabled (start with --admin-state-dir)' };
   const local = settings.adminLocalhostIsAdmin ? 'the localhost admin' : undefined;
   const tokens = settings.tokenSigningKey === undefined ? undefined : 'token holders';

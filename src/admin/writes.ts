@@ -12,8 +12,6 @@
  * reload after the culprits are undone. Once the service drains, writes answer 503.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { formatIssue } from '../policy/errors.js';
 import { sendJson } from '../http/router.js';
 import { loadPolicyTexts } from '../policy/load.js';
@@ -32,6 +30,7 @@ import {
   pathMismatch,
   problem,
   shuttingDown,
+  storeUnavailable,
   tokensDisabled,
   unauthenticated,
   writesDisabled,
@@ -39,7 +38,8 @@ import {
 import { authorize, authorizeWrite, denial, USER_TOKEN_TYPE } from './rbac.js';
 import { findResource, type ManagedResource, toUniversal } from './resources.js';
 import type { AdminContext } from './context.js';
-import { type ResourceTransaction, type StoredType, StoreError, type UniversalResource } from './store.js';
+import { ChangeRejected, type ResourceTransaction, StoreUnavailable } from './resource-store.js';
+import { type StoredType, StoreError, type UniversalResource } from './store.js';
 import { issueToken } from './tokens.js';
 import { authenticate, type User } from './users.js';
 import { parseTokenRequest } from './token-request.js';
@@ -51,6 +51,8 @@ interface Answer {
   readonly text?: string;
   /** Close the connection after answering (the rest of an oversized body is not read). */
   readonly close?: boolean;
+  /** The shared store's version of the committed write (`x-mtp-store-version`). */
+  readonly storeVersion?: number;
 }
 
 /** The resource a PUT or DELETE names in its path; `mesh` only for MeshTrafficPermission. */
@@ -69,6 +71,9 @@ interface Attempt {
   name?: string;
   result?: AuditResult;
 }
+
+/** The shared store's version of a committed write, on every 2xx PUT and DELETE answer. */
+export const STORE_VERSION_HEADER = 'x-mtp-store-version';
 
 const answerOf = (p: Problem, close?: boolean): Answer => ({ status: p.status, json: p, close });
 const fromBody = (r: Extract<BodyResult<object>, { ok: false }>): Answer => answerOf(r.problem, r.close);
@@ -108,9 +113,9 @@ export class AdminWrites {
         attempt.verb = verb;
         const stored = existing ?? storedResource(tx.file, previous, target);
         if (!this.#authorizeWrite(set, user, verb, target, stored, proposed)) return answerOf(denial(user));
-        if (existing !== undefined && !isBuiltin(existing) && resolve(existing.source.file) !== tx.file)
+        if (existing !== undefined && !isBuiltin(existing) && !tx.holds(existing.source.file))
           return answerOf(conflict(existing.source.file));
-        await tx.put(document);
+        const { version } = await tx.put(document);
         release();
         const failed = await this.#reloadOrUndo(tx, previous, `${verb} ${describe(target)}`);
         if (failed !== undefined) return failed;
@@ -118,6 +123,7 @@ export class AdminWrites {
         return {
           status: verb === 'CREATE' ? 201 : 200,
           json: served === undefined ? document : toUniversal(served),
+          ...(version === undefined ? {} : { storeVersion: version }),
         };
       });
     });
@@ -139,12 +145,14 @@ export class AdminWrites {
         if (!this.#authorizeWrite(set, user, 'DELETE', target, stored, undefined))
           return answerOf(denial(user));
         // A built-in cannot be deleted (it is back as soon as nothing redefines it).
-        if (existing !== undefined && (isBuiltin(existing) || resolve(existing.source.file) !== tx.file))
+        if (existing !== undefined && (isBuiltin(existing) || !tx.holds(existing.source.file)))
           return answerOf(conflict(existing.source.file));
-        await tx.delete();
+        const { version } = await tx.delete();
         release();
         const failed = await this.#reloadOrUndo(tx, previous, `DELETE ${describe(target)}`);
-        return failed ?? { status: 200, json: {} };
+        return (
+          failed ?? { status: 200, json: {}, ...(version === undefined ? {} : { storeVersion: version }) }
+        );
       });
     });
   }
@@ -180,10 +188,7 @@ export class AdminWrites {
     try {
       answer = await work();
     } catch (error) {
-      if (!(error instanceof StoreError)) {
-        this.#ctx.log?.error({ err: error, method: req.method, url: req.url }, 'admin write failed');
-        answer = answerOf(problem(500, 'Internal Server Error', 'the write failed; see the server log'));
-      } else answer = answerOf(badRequest(error.message));
+      answer = this.#answerFailure(req, error);
     }
     this.#ctx.audit({
       user: attempt.user,
@@ -194,6 +199,22 @@ export class AdminWrites {
       status: answer.status,
     });
     send(res, answer);
+  }
+
+  /** A write that threw: a name the store refuses (400), a change that would not load (400), a store out of reach (503). */
+  #answerFailure(req: IncomingMessage, error: unknown): Answer {
+    if (error instanceof StoreError) return answerOf(badRequest(error.message));
+    if (error instanceof ChangeRejected)
+      return answerOf(badRequest(error.message, error.issues.map(formatIssue)));
+    if (error instanceof StoreUnavailable) {
+      this.#ctx.log?.warn(
+        { reason: error.reason, method: req.method, url: req.url },
+        'admin write refused: policy store unavailable',
+      );
+      return answerOf(storeUnavailable(error.reason));
+    }
+    this.#ctx.log?.error({ err: error, method: req.method, url: req.url }, 'admin write failed');
+    return answerOf(problem(500, 'Internal Server Error', 'the write failed; see the server log'));
   }
 
   async #authenticate(req: IncomingMessage, attempt: Attempt): Promise<User | undefined> {
@@ -254,11 +275,10 @@ export class AdminWrites {
   ): Promise<Answer | undefined> {
     let outcome: ReloadOutcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
     // A shared reload that failed on other files only: their writes undo themselves and reload.
-    for (let retry = 0; retry < 3 && !outcome.ok && !outcome.stopped && !blames(outcome, tx.file); retry++)
+    for (let retry = 0; retry < 3 && !outcome.ok && !outcome.stopped && !blames(outcome, tx); retry++)
       outcome = await this.#ctx.reloader.reload(`admin API: ${what}`);
     if (outcome.ok) return undefined;
-    if (previous === undefined) await tx.delete();
-    else await tx.put(parseYaml(previous) as UniversalResource);
+    await tx.undo(previous);
     if (outcome.stopped === true) return answerOf(shuttingDown());
     await this.#ctx.reloader.reload(`admin API: undo ${what}`);
     if (outcome.errors.length === 0)
@@ -319,13 +339,14 @@ export class AdminWrites {
   }
 }
 
-/** True when a failed reload names `file` among its violations. */
-function blames(outcome: Extract<ReloadOutcome, { ok: false }>, file: string): boolean {
-  return outcome.errors.some((issue) => resolve(issue.file) === file);
+/** True when a failed reload names the transaction's own resource among its violations. */
+function blames(outcome: Extract<ReloadOutcome, { ok: false }>, tx: ResourceTransaction): boolean {
+  return outcome.errors.some((issue) => tx.holds(issue.file));
 }
 
 function send(res: ServerResponse, answer: Answer): void {
   const headers: Record<string, string> = answer.close ? { connection: 'close' } : {};
+  if (answer.storeVersion !== undefined) headers[STORE_VERSION_HEADER] = String(answer.storeVersion);
   if (answer.text === undefined) {
     sendJson(res, answer.status, answer.json ?? {}, headers);
     return;

@@ -21,6 +21,8 @@ export interface StateSnapshot {
   /** True while the newest files failed to load and this older set serves. */
   readonly stale: boolean;
   readonly set: PolicySet;
+  /** `--store`: the shared store's version this set was loaded at. */
+  readonly storeVersion?: number;
 }
 
 export interface ObservabilityContext {
@@ -63,6 +65,7 @@ export interface PolicyListing {
     readonly name: string;
     readonly file: string;
   }[];
+  readonly storeVersion?: number;
 }
 
 export const observabilityRoutes: readonly ObservabilityRoute[] = Object.freeze([
@@ -118,6 +121,7 @@ export function policyListing(snapshot: StateSnapshot): PolicyListing {
     loadedAt: snapshot.loadedAt.toISOString(),
     stale: snapshot.stale,
     policies,
+    ...(snapshot.storeVersion === undefined ? {} : { storeVersion: snapshot.storeVersion }),
   };
 }
 

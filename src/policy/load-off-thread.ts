@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type LoadOptions, type LoadResult, loadPolicies, ParseCache } from './load.js';
+import { type LoadOptions, type LoadResult, loadPolicies, ParseCache, type PolicyText } from './load.js';
 import type { LoadJob } from './load-worker.js';
 
 const workerUrl = new URL('./load-worker.js', import.meta.url);
@@ -27,15 +27,16 @@ export class PolicyLoader {
     this.#options = options;
   }
 
-  load(paths: readonly string[]): Promise<LoadResult> {
+  /** Loads `paths`; `texts` (the shared store's resources) are validated together with the files. */
+  load(paths: readonly string[], texts: readonly PolicyText[] = []): Promise<LoadResult> {
     // After close() no thread is started again: it would keep a stopping process alive.
     if (this.#closed) return Promise.reject(new Error('the policy loader is closed'));
-    if (this.#inThread !== undefined) return loadPolicies(paths, this.#options, this.#inThread);
+    if (this.#inThread !== undefined) return loadPolicies(paths, this.#options, this.#inThread, texts);
     const worker = this.#worker ?? this.#spawn();
     const id = ++this.#next;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const job: LoadJob = { id, paths: [...paths], options: this.#options };
+      const job: LoadJob = { id, paths: [...paths], options: this.#options, texts: [...texts] };
       worker.postMessage(job);
     });
   }

@@ -16,6 +16,8 @@ import { type Logger, logDrops } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { compileTables } from '../policy/compile.js';
 import { PolicyLoader } from '../policy/load-off-thread.js';
+import type { LoadResult } from '../policy/load.js';
+import type { StoreSource } from '../store/mirror.js';
 import type { PolicySet } from '../policy/types.js';
 import { Reloader, type ReloaderOptions } from '../policy/reload.js';
 import type { Settings } from '../settings/settings.js';
@@ -29,6 +31,12 @@ export interface StartOptions {
   readonly report?: (line: string) => void;
   /** Decision log destination; default stdout. */
   readonly decisionLog?: DecisionLog;
+  /** The loader thread, when the caller made it first (the shared store checks writes with it). */
+  readonly loader?: PolicyLoader;
+  /** The metrics registry, when the caller made it first (the shared store's metrics are on it). */
+  readonly registry?: Registry;
+  /** `--store`: the texts every load reads along with the files. */
+  readonly storeSource?: StoreSource;
 }
 
 /** The policy paths of a start-up or reload: the operator's, then the admin API's own directory. */
@@ -63,8 +71,11 @@ export async function loadInitialState(
   loader: PolicyLoader,
   log: Logger,
   report: (line: string) => void,
+  source?: StoreSource,
 ): Promise<{ state: ServiceState; set: PolicySet }> {
-  const loaded = await loader.load(policyPaths(settings));
+  const snapshot = source?.snapshot();
+  const loaded = await loader.load(policyPaths(settings), snapshot?.texts);
+  if (loaded.ok && snapshot !== undefined) source?.served(snapshot.version);
   const warnings = loaded.ok ? loaded.set.warnings : loaded.warnings;
   for (const warning of warnings) log.warn({ warning: formatIssue(warning) }, 'policy warning');
   if (!loaded.ok) {
@@ -94,16 +105,32 @@ export function createReloader(
   log: Logger,
   onReload?: ReloaderOptions['onReload'],
   onChangedWhileReading?: ReloaderOptions['onChangedWhileReading'],
+  source?: StoreSource,
 ): Reloader {
+  // The version the newest load read: the one serving once that load is swapped in.
+  let loadedVersion = 0;
+  const load = async (paths: readonly string[]): Promise<LoadResult> => {
+    if (source === undefined) return loader.load(paths);
+    const snapshot = source.snapshot();
+    const result = await loader.load(paths, snapshot.texts);
+    loadedVersion = snapshot.version;
+    // The same files at another store version are a change worth swapping in.
+    return result.fingerprint === undefined
+      ? result
+      : { ...result, fingerprint: `${result.fingerprint}\nstore\0${snapshot.version}` };
+  };
   return new Reloader({
     paths: policyPaths(settings),
     state,
     log,
-    load: (paths) => loader.load(paths),
+    load,
     close: () => loader.close(),
     compile: compileTables,
     resyncIntervalMs: settings.resyncIntervalMs,
-    ...(onReload === undefined ? {} : { onReload }),
+    onReload: (outcome, snapshot) => {
+      if (outcome.ok && !('stopped' in outcome) && snapshot !== undefined) source?.served(loadedVersion);
+      onReload?.(outcome, snapshot);
+    },
     ...(onChangedWhileReading === undefined ? {} : { onChangedWhileReading }),
   });
 }
@@ -137,11 +164,12 @@ export interface ConsoleRecords {
 export async function assemble(settings: Settings, options: StartOptions): Promise<Assembled> {
   const { log } = options;
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const loader = createLoader(settings);
-  const { state, set } = await loadInitialState(settings, loader, log, report);
+  const loader = options.loader ?? createLoader(settings);
+  const source = options.storeSource;
+  const { state, set } = await loadInitialState(settings, loader, log, report, source);
   const generation = state.current?.generation ?? 1;
 
-  const registry = new Registry();
+  const registry = options.registry ?? new Registry();
   const metrics = createMetrics(registry);
   metrics.recordReload(true, generation, set);
   const cacheObserver = {
@@ -185,9 +213,10 @@ export async function assemble(settings: Settings, options: StartOptions): Promi
       consoleRecords.reloads.observe(outcome);
       if (outcome.ok && snapshot !== undefined) metrics.recordReload(true, snapshot.generation, snapshot.set);
       else metrics.recordReload(false);
-      metrics.setStale(reloader.stale);
+      metrics.setStale(reloader.stale || source?.stale === true);
     },
     () => metrics.recordChangedWhileReading(),
+    source,
   );
   return { loader, state, registry, metrics, decisions, identities, reloader, decisionLog, consoleRecords };
 }

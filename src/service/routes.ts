@@ -7,7 +7,7 @@ import { createAuditLog } from '../admin/audit.js';
 import { builtinDefaultBinding } from '../admin/builtins.js';
 import { createAdminRoutes } from '../admin/routes.js';
 import { RevocationList } from '../admin/revocations.js';
-import { AdminStore } from '../admin/store.js';
+import type { ResourceStore } from '../admin/resource-store.js';
 import { describeWriters } from '../admin/writers.js';
 import { type SigningKey, tokenVerifier } from '../admin/tokens.js';
 import { loadUiAssets } from '../console/assets.js';
@@ -38,7 +38,7 @@ export function identityLimits(settings: Settings): IdentityLimits {
 /** GET /metrics, GET /policies and POST /explain over the live state. */
 export function observability(
   state: ServiceState,
-  reloader: { readonly stale: boolean },
+  reloader: { readonly stale: boolean; readonly storeVersion?: number | undefined },
   registry: Pick<Registry, 'metrics' | 'contentType'>,
   limits: IdentityLimits = DEFAULT_IDENTITY_LIMITS,
 ): Route[] {
@@ -49,7 +49,9 @@ export function observability(
     identityLimits: limits,
     snapshot: () => {
       const current = state.current;
-      return current === undefined ? undefined : { ...current, stale: reloader.stale };
+      if (current === undefined) return undefined;
+      const storeVersion = reloader.storeVersion;
+      return { ...current, stale: reloader.stale, ...(storeVersion === undefined ? {} : { storeVersion }) };
     },
     table: () => state.current?.table,
     explain: (body) => {
@@ -122,7 +124,7 @@ export function adminRoutesOf(
   parts: {
     readonly state: ServiceState;
     readonly reloader: { reload(reason: string): Promise<ReloadOutcome> };
-    readonly store: AdminStore | undefined;
+    readonly store: ResourceStore | undefined;
     readonly signingKey: SigningKey | undefined;
     readonly revocations?: RevocationList | undefined;
     readonly metrics: Metrics;

@@ -9,7 +9,7 @@ import { type HttpService, startHttpServer } from '../http/server.js';
 import { Reloader } from '../policy/reload.js';
 import type { Settings } from '../settings/settings.js';
 import { ServiceState } from '../authz/state.js';
-import { identityLimits, type StartOptions } from './assemble.js';
+import { createLoader, identityLimits, type StartOptions } from './assemble.js';
 import { startChecks } from './checks.js';
 import { openAdminStore, openRevocationList, openSigningKey, StartError } from './open.js';
 import {
@@ -21,6 +21,7 @@ import {
   observability,
 } from './routes.js';
 import { callGrace } from './signals.js';
+import { openPolicyStore, servingStatus } from './policy-store.js';
 
 export interface RunningService {
   readonly state: ServiceState;
@@ -38,11 +39,25 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   const { log } = options;
   const signingKey = await openSigningKey(settings);
   const revocations = await openRevocationList(settings, log);
-  const store = await openAdminStore(settings);
-  const { state, registry, metrics, reloader, grpc, decisionLog, consoleRecords } = await startChecks(
-    settings,
-    options,
-  );
+  const stateDir = await openAdminStore(settings);
+  const loader = createLoader(settings);
+  const registry = new Registry();
+  const linked = await openPolicyStore(settings, { log, loader, registry }).catch((error: unknown) => {
+    loader.close();
+    throw error;
+  });
+  const { state, metrics, reloader, grpc, decisionLog, consoleRecords } = await startChecks(settings, {
+    ...options,
+    loader,
+    registry,
+    ...(linked === undefined ? {} : { storeSource: linked.store }),
+  });
+  const status = servingStatus(reloader, linked?.store);
+  linked?.bind({
+    reload: (reason) => reloader.reload(reason),
+    onStatus: () => metrics.setStale(status.stale),
+  });
+  const store = stateDir ?? linked?.store;
 
   let http: HttpService;
   try {
@@ -60,8 +75,8 @@ export async function start(settings: Settings, options: StartOptions): Promise<
       state,
       settings.httpAddress,
       [
-        ...observability(state, reloader, registry, identityLimits(settings)),
-        ...consoleRoutesOf(settings, state, reloader, registry, consoleRecords),
+        ...observability(state, status, registry, identityLimits(settings)),
+        ...consoleRoutesOf(settings, state, status, registry, consoleRecords),
         ...adminRoutes,
       ],
       (error) => log.error({ err: error }, 'HTTP request failed'),
@@ -72,6 +87,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
   } catch (error) {
     grpc.forceClose();
     reloader.stop();
+    void linked?.store.close(0);
     throw new StartError(1, `cannot start the HTTP listener: ${(error as Error).message}`);
   }
   log.info(
@@ -103,6 +119,7 @@ export async function start(settings: Settings, options: StartOptions): Promise<
         log.info({ graceMs: settings.shutdownGraceMs }, 'draining');
         await grpc.shutdown(callGrace(settings.shutdownGraceMs));
         await http.close(callGrace(deadline - performance.now()));
+        await linked?.store.close(Math.max(0, deadline - performance.now()));
         await decisionLog.close();
         log.info('stopped');
       })();

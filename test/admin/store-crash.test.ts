@@ -15,7 +15,12 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const OUT = join(ROOT, 'node_modules/.cache/mtp-authz-store-crash');
 
 beforeAll(() => {
-  for (const file of ['src/admin/store.ts', 'src/policy/types.ts', 'src/decision/types.ts']) {
+  for (const file of [
+    'src/admin/store.ts',
+    'src/admin/resource-store.ts',
+    'src/policy/types.ts',
+    'src/decision/types.ts',
+  ]) {
     const { outputText } = ts.transpileModule(readFileSync(join(ROOT, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     });

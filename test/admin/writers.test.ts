@@ -1,6 +1,7 @@
 /** The start-up line that says who may write through the admin API. */
 import { describe, expect, it } from 'vitest';
 import { describeWriters, type WritersSettings } from '../../src/admin/writers.js';
+import { parseStoreUrl } from '../../src/store/dsn.js';
 import { binding, group, RESTRICTED_DEFAULT } from './rbac-builders.js';
 
 const WRITES: WritersSettings = {
@@ -17,6 +18,13 @@ describe('describeWriters', () => {
       openBindings: [],
       text: 'admin writes are disabled (start with --admin-state-dir)',
     });
+  });
+
+  it('writes enabled by the shared store as by the state directory', () => {
+    const store = parseStoreUrl('postgres://app@db/policies');
+    expect(describeWriters({ ...WRITES, adminStateDir: undefined, store }, []).text).toBe(
+      describeWriters(WRITES, []).text,
+    );
   });
 
   it('the secure default: authenticated callers only', () => {

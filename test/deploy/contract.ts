@@ -11,6 +11,7 @@ import { METADATA } from '../../src/authz/response.js';
 import { CHECK_PATH, DESTINATION_TAGS_METADATA } from '../../src/authz/server.js';
 import { FLAGS } from '../../src/settings/settings.js';
 import { parseDuration, parseTcpAddress } from '../../src/settings/values.js';
+import { type Json, strategicMerge } from './strategic-merge.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 export const CLI = join(REPO, 'dist/cli.js');
@@ -125,4 +126,15 @@ export function writeConfigMapVolume(dir: string, data: Record<string, string>):
   for (const [key, text] of Object.entries(data)) writeFileSync(join(dir, version, key), text);
   symlinkSync(version, join(dir, '..data'));
   for (const key of Object.keys(data)) symlinkSync(join('..data', key), join(dir, key));
+}
+
+export const STORE_OVERLAY = 'deploy/kubernetes-store';
+
+/** The Deployment of deploy/kubernetes-store: the base's, with the overlay's one patch merged. */
+export function storeOverlayDeployment<T>(): T {
+  const kustomization = loadYaml(join(REPO, STORE_OVERLAY, 'kustomization.yaml'))[0] as {
+    patches: { path: string }[];
+  };
+  const patch = loadYaml(join(REPO, STORE_OVERLAY, kustomization.patches[0]?.path ?? ''))[0] as Json;
+  return strategicMerge(objectOf<Json>(kubernetesObjects(), 'Deployment'), patch) as T;
 }

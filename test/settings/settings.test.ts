@@ -64,6 +64,9 @@ describe('defaults', () => {
       logLevel: 'info',
       workers: 1,
       adminStateDir: undefined,
+      store: undefined,
+      storePasswordFile: undefined,
+      storeConnectTimeoutMs: 60_000,
       tokenSigningKey: undefined,
       maxTokenLifetimeMs: 24 * 3600 * 1000,
       tokenRevocationList: undefined,
@@ -298,5 +301,46 @@ describe('documentation', () => {
       expect(help).toContain(flag.env);
       expect(table).toContain(`| \`--${flag.flag}\` | \`${flag.env}\` |`);
     }
+  });
+});
+
+describe('--store', () => {
+  it('reads the URL, its env form and the password file; waits 60s for the database by default', () => {
+    const s = settings(['--store', 'postgres://app:pw@db:6432/policies?sslmode=require']);
+    expect(s.store).toMatchObject({
+      host: 'db',
+      port: 6432,
+      database: 'policies',
+      user: 'app',
+      sslMode: 'require',
+    });
+    expect(s.storeConnectTimeoutMs).toBe(60_000);
+    const fromEnv = settings([], {
+      MTP_AUTHZ_STORE: 'postgresql://app@db/policies',
+      MTP_AUTHZ_STORE_PASSWORD_FILE: '/run/secrets/pg',
+      MTP_AUTHZ_STORE_CONNECT_TIMEOUT: '5s',
+    });
+    expect([fromEnv.store?.redacted, fromEnv.storePasswordFile, fromEnv.storeConnectTimeoutMs]).toEqual([
+      'postgresql://app@db:5432/policies',
+      '/run/secrets/pg',
+      5000,
+    ]);
+  });
+
+  it('needs no --policies: the store may hold every resource', () => {
+    expect(settings(['--store', 'postgres://app@db/p']).policies).toEqual([]);
+  });
+
+  it('refuses what cannot work together, naming the flags', () => {
+    expect(error([...BASE, '--store', 'postgres://app@db/p', '--admin-state-dir', 'd'])).toBe(
+      '--store and --admin-state-dir cannot be used together: the admin API keeps its resources in one place',
+    );
+    expect(error([...BASE, '--store-password-file', 'f'])).toBe('--store-password-file needs --store');
+    expect(error([...BASE, '--store', 'redis://app@db/p'])).toBe(
+      '--store: scheme "redis:" is not postgres:// or postgresql://',
+    );
+    expect(error([...BASE, '--store', 'postgres://app@db/p', '--store-connect-timeout', 'soon'])).toMatch(
+      /^--store-connect-timeout: /,
+    );
   });
 });

@@ -41,9 +41,12 @@ export class WorkerPool {
   #started = false;
   #failStart: ((error: Error) => void) | undefined;
   #whenAllReady: (() => void) | undefined;
+  readonly #greeting: (() => ToWorker) | undefined;
 
-  constructor(count: number, log: Logger) {
+  /** `greeting`: what a starting worker that asks for it is sent (the store's texts). */
+  constructor(count: number, log: Logger, greeting?: () => ToWorker) {
     this.#log = log;
+    this.#greeting = greeting;
     this.#slots = Array.from({ length: count }, (_, index) => ({
       index,
       worker: undefined,
@@ -126,6 +129,10 @@ export class WorkerPool {
   #onMessage(slot: Slot, message: unknown): void {
     if (!isMessage(message)) return;
     const answer = message as FromWorker;
+    if (answer.mtpAuthz === 'greeting') {
+      if (this.#greeting !== undefined) slot.worker?.send(this.#greeting());
+      return;
+    }
     if (answer.mtpAuthz === 'ready') {
       slot.ready = true;
       this.#log.info({ worker: slot.index, workerPid: slot.worker?.process.pid }, 'worker ready');

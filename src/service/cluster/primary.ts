@@ -28,6 +28,7 @@ import {
   openSigningKey,
   StartError,
 } from '../open.js';
+import { type LinkedStore, openPolicyStore, servingStatus } from '../policy-store.js';
 import { adminRoutesOf, httpLimitsOf, logAdminWriters, logDroppedHttp, observability } from '../routes.js';
 import { callGrace, drainOnSignals, exitAfterFlush, exitDeadline, type ProcessPort } from '../signals.js';
 import { type MetricJson } from './messages.js';
@@ -41,18 +42,27 @@ export async function servePrimary(settings: Settings, log: Logger, port: Proces
   let stopPrimary: () => Promise<void>;
   let reloadAll: (reason: string) => Promise<ReloadOutcome>;
   let reloadRevocations: (() => Promise<void>) | undefined;
+  let linked: LinkedStore | undefined;
   try {
     const signingKey = await openSigningKey(settings);
     const revocations = await openRevocationList(settings, log);
     reloadRevocations = revocations === undefined ? undefined : () => revocations.reload();
-    const store = await openAdminStore(settings);
+    const stateDir = await openAdminStore(settings);
     const loader = createLoader(settings);
-    const { state } = await loadInitialState(settings, loader, log, report);
-    const reloader = createReloader(settings, loader, state, log);
+    // The primary owns the shared store: the workers get its texts from here.
+    const storeRegistry = new Registry();
+    linked = await openPolicyStore(settings, { log, loader, registry: storeRegistry });
+    const shared = linked?.store;
+    const { state } = await loadInitialState(settings, loader, log, report, shared);
+    const reloader = createReloader(settings, loader, state, log, undefined, undefined, shared);
     await reloader.start();
     if (settings.grpcAddress.kind === 'unix') removeStaleSocket(settings.grpcAddress.path);
 
-    const workers = new WorkerPool(settings.workers, log);
+    const workers = new WorkerPool(
+      settings.workers,
+      log,
+      shared === undefined ? undefined : () => ({ mtpAuthz: 'store', store: shared.mirror.snapshot() }),
+    );
     pool = workers;
     log.info({ workers: settings.workers }, 'starting workers');
     await workers.start();
@@ -60,9 +70,13 @@ export async function servePrimary(settings: Settings, log: Logger, port: Proces
     reloadAll = async (reason) => {
       const outcome = await reloader.reload(reason);
       if (!outcome.ok && outcome.stopped === true) return outcome;
-      const answers = (await workers.ask((id) => ({ mtpAuthz: 'reload', id, reason }))) as {
-        ok: boolean;
-      }[];
+      const store = shared?.mirror.snapshot();
+      const answers = (await workers.ask((id) => ({
+        mtpAuthz: 'reload',
+        id,
+        reason,
+        ...(store === undefined ? {} : { store }),
+      }))) as { ok: boolean }[];
       if (answers.some((a) => !a.ok)) log.error({ reason }, 'a worker failed to reload');
       return outcome;
     };
@@ -78,11 +92,27 @@ export async function servePrimary(settings: Settings, log: Logger, port: Proces
         const admin = await own.registry.getSingleMetric(METRIC_NAMES.adminRequests)?.get();
         const parts = answers.map((a) => a.metrics);
         if (admin !== undefined) parts.push([admin as unknown as MetricJson]);
+        if (shared !== undefined) {
+          // The store is the primary's: its metrics, and its staleness (the largest value wins).
+          own.setStale(status.stale);
+          const stale = await own.registry.getSingleMetric(METRIC_NAMES.stale)?.get();
+          parts.push(await storeRegistry.getMetricsAsJSON());
+          if (stale !== undefined) parts.push([stale as unknown as MetricJson]);
+        }
         return AggregatorRegistry.aggregate(parts).metrics();
       },
     };
-    const everyReloader = { reload: reloadAll, stale: false };
-    Object.defineProperty(everyReloader, 'stale', { get: () => reloader.stale });
+    const status = servingStatus(reloader, shared);
+    const everyReloader = {
+      reload: reloadAll,
+      get stale() {
+        return status.stale;
+      },
+      get storeVersion() {
+        return status.storeVersion;
+      },
+    };
+    linked?.bind({ reload: reloadAll, onStatus: () => undefined });
 
     const httpLimits = httpLimitsOf(settings, log);
     http = await startHttpServer(
@@ -93,7 +123,7 @@ export async function servePrimary(settings: Settings, log: Logger, port: Proces
         ...adminRoutesOf(settings, {
           state,
           reloader: everyReloader,
-          store,
+          store: stateDir ?? shared,
           signingKey,
           revocations,
           metrics: own,
@@ -120,10 +150,12 @@ export async function servePrimary(settings: Settings, log: Logger, port: Proces
       const deadline = performance.now() + settings.shutdownGraceMs;
       await workers.stop(callGrace(settings.shutdownGraceMs));
       await http.close(callGrace(deadline - performance.now()));
+      await shared?.close(Math.max(0, deadline - performance.now()));
       log.info('stopped');
     };
   } catch (error) {
     await pool?.stop(0);
+    void linked?.store.close(0);
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
     return exitAfterFlush(port, log, error.exitCode === 0 ? EXIT_INVALID_POLICIES : error.exitCode);

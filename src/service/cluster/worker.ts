@@ -7,6 +7,7 @@ import { startChecks } from '../checks.js';
 import { StartError } from '../open.js';
 import { callGrace, exitAfterFlush, exitDeadline, type ProcessPort } from '../signals.js';
 import { type FromWorker, isMessage, type ToWorker } from './messages.js';
+import { PushedStore } from './pushed-store.js';
 
 /** This worker's slot (0 … N-1), set by the primary when it forks; a restarted worker keeps it. */
 const WORKER_INDEX = Number(process.env.MTP_AUTHZ_WORKER_INDEX ?? '0');
@@ -14,8 +15,11 @@ const WORKER_INDEX = Number(process.env.MTP_AUTHZ_WORKER_INDEX ?? '0');
 /** A worker: the Check half of `serve` (no HTTP port), answering the primary's requests. */
 export async function serveWorker(settings: Settings, log: Logger, port: ProcessPort): Promise<void> {
   let service;
+  let pushed: PushedStore | undefined;
   try {
-    service = await startChecks(settings, { log });
+    // With --store the primary owns the store: its texts come from there before the first load.
+    pushed = settings.store === undefined ? undefined : await PushedStore.receive(port);
+    service = await startChecks(settings, { log, ...(pushed === undefined ? {} : { storeSource: pushed }) });
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     log.error(error.message);
@@ -30,6 +34,7 @@ export async function serveWorker(settings: Settings, log: Logger, port: Process
     if (!isMessage(message)) return;
     const request = message as ToWorker;
     if (request.mtpAuthz === 'reload') {
+      if (request.store !== undefined) pushed?.update(request.store);
       void reloader
         .reload(request.reason)
         .then((outcome) => send({ mtpAuthz: 'reloaded', id: request.id, ok: outcome.ok }));
