@@ -6,12 +6,12 @@
  * `--writes` PUTs run one after another (latency of a write on its own), then `--concurrent`
  * PUTs are sent at once (how long the last of them waits). Every PUT must answer 201.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startServe } from '../kit/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -20,7 +20,6 @@ const { values } = parseArgs({
     concurrent: { type: 'string', default: '20' },
   },
 });
-const CLI = join(import.meta.dirname, '../dist/cli.js');
 
 function policy(name, service) {
   return `type: MeshTrafficPermission
@@ -59,33 +58,11 @@ function put(port, name) {
   });
 }
 
-function startServer(stateDir, policiesDir) {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--policies',
-      policiesDir,
-      '--admin-state-dir',
-      stateDir,
-      '--grpc-address',
-      '127.0.0.1:0',
-      '--http-address',
-      '127.0.0.1:0',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stderr.on('data', (chunk) => {
-      buffered += chunk;
-      for (const line of buffered.split('\n')) {
-        if (line.includes('"listener":"http"')) return resolve({ child, port: JSON.parse(line).port });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${buffered}`)));
+async function startServer(stateDir, policiesDir) {
+  const server = await startServe(['--policies', policiesDir, '--admin-state-dir', stateDir], {
+    stdout: 'discard',
   });
+  return { child: server.child, port: server.httpPort };
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];

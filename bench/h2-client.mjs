@@ -16,6 +16,7 @@ import {
   renumber,
   workloadCertificate,
 } from './lib/wire.mjs';
+import { grpcRequestHeaders } from '../kit/wire.mjs';
 
 const opts = JSON.parse(process.argv[2] ?? '{}');
 const {
@@ -43,12 +44,7 @@ function nextFrame() {
 }
 const fixed = distinct ? undefined : nextFrame();
 
-const HEADERS = {
-  ':method': 'POST',
-  ':path': '/envoy.service.auth.v3.Authorization/Check',
-  'content-type': 'application/grpc',
-  te: 'trailers',
-};
+const HEADERS = grpcRequestHeaders();
 const wantCode = expect === 'allow' ? 0 : 7;
 const stats = { sent: 0, done: 0, ok: 0, wrongDecision: 0, errors: 0 };
 const latencies = [];

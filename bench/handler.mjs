@@ -24,7 +24,7 @@ if (!process.execArgv.includes('--expose-gc')) {
 }
 
 const { Writable } = await import('node:stream');
-const protobuf = (await import('protobufjs')).default;
+const { loadServiceProto } = await import('../kit/wire.mjs');
 const { Registry } = await import('prom-client');
 const { createCheckHandler } = await import('../dist/authz/check.js');
 const { clientFromCertificate } = await import('../dist/authz/certificate.js');
@@ -78,11 +78,7 @@ function missRequests(n) {
   return Array.from({ length: n }, () => bodyOf(renumber(web, nextIdentity++, der)));
 }
 
-const protoDir = fileURLToPath(new URL('../proto', import.meta.url));
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => `${protoDir}/${target}`;
-root.loadSync('envoy/service/auth/v3/external_auth.proto').resolveAll();
-const CheckRequest = root.lookupType('envoy.service.auth.v3.CheckRequest');
+const CheckRequest = loadServiceProto().lookupType('envoy.service.auth.v3.CheckRequest');
 
 /** One round: CPU µs and heap bytes per call, or bytes = null when a collection ran mid-round. */
 function round(requests, call) {

@@ -23,7 +23,9 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { startServe } from '../kit/serve.mjs';
+import { CHECK_METHOD as PATH } from '../kit/wire.mjs';
 import { flipPolicy, writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
 
@@ -35,9 +37,8 @@ const wants = (mode) => (only === undefined ? mode !== 'connect' : only.has(mode
 const D = quick ? 3 : 8; // seconds per measured run
 const ROUNDS = quick ? 1 : 5;
 const RSS_REQUESTS = quick ? 100_000 : 1_000_000;
-const PATH = '/envoy.service.auth.v3.Authorization/Check';
 const cliArg = process.argv.indexOf('--cli');
-const CLI = cliArg > 0 ? process.argv[cliArg + 1] : 'dist/cli.js';
+const CLI = resolve(ROOT, cliArg > 0 ? process.argv[cliArg + 1] : 'dist/cli.js');
 
 if (spawnSync('h2load', ['--version']).error) {
   console.log('load: SKIPPED: h2load is not installed (Debian/Ubuntu: apt-get install -y nghttp2-client)');
@@ -90,56 +91,38 @@ console.log(
 // Processes
 
 const children = [];
-function startProcess(argv, readyPattern, env = {}) {
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** A floor server: it prints "READY <port>" once it listens. */
+function startFloor(script = 'bench/floor-server.mjs', node = []) {
+  const argv = [...SERVER_CPU, process.execPath, ...node, script];
+  const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
-  child.stdout.resume();
+  child.stderr.resume();
   return new Promise((resolve, reject) => {
     let text = '';
-    const found = {};
     const onData = (chunk) => {
       text += chunk.toString();
-      for (const [name, re] of Object.entries(readyPattern)) {
-        const m = re.exec(text);
-        if (m) found[name] = Number(m[1]);
-      }
-      if (Object.keys(found).length === Object.keys(readyPattern).length) {
-        child.stderr.off('data', onData);
-        child.stdout.off('data', onData);
-        child.stderr.resume();
-        resolve({ child, pid: child.pid, ...found });
-      }
+      const ready = /READY (\d+)/.exec(text);
+      if (!ready) return;
+      child.stdout.off('data', onData);
+      child.stdout.resume();
+      resolve({ child, pid: child.pid, port: Number(ready[1]) });
     };
-    child.stderr.on('data', onData);
     child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}: ${text}`)));
   });
 }
 
-const startService = (extra = [], { cpu = SERVER_CPU, node = [] } = {}) =>
-  startProcess(
-    [
-      ...cpu,
-      process.execPath,
-      ...node,
-      CLI,
-      'serve',
-      '--policies',
-      policies,
-      '--grpc-address',
-      '127.0.0.1:0',
-      '--http-address',
-      '127.0.0.1:0',
-      ...extra,
-    ],
-    { port: /"listener":"grpc"[^\n]*"port":(\d+)/, httpPort: /"listener":"http"[^\n]*"port":(\d+)/ },
-  );
-const startFloor = (script = 'bench/floor-server.mjs', node = []) =>
-  startProcess([...SERVER_CPU, process.execPath, ...node, script], { port: /READY (\d+)/ });
+async function startService(extra = [], { cpu = SERVER_CPU, node = [] } = {}) {
+  const server = await startServe(['--policies', policies, ...extra], {
+    cli: CLI,
+    prefix: cpu,
+    nodeArgs: node,
+    // --trace-gc-nvp reports on stdout: keep its lines for the alloc mode.
+    stdout: node.length > 0 ? 'lines' : 'discard',
+  });
+  children.push(server.child);
+  return { child: server.child, pid: server.child.pid, port: server.grpcPort, httpPort: server.httpPort };
+}
 const H2_FLOOR = 'bench/h2-floor-server.mjs';
 const stopProcess = (p) =>
   new Promise((resolve) => {

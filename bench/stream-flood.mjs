@@ -11,14 +11,13 @@
 // "after" runs it with the default flags (256 streams per connection, 1 000 Watches).
 //
 //   npm run build && node bench/stream-flood.mjs
-import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { startServe } from '../kit/serve.mjs';
+import { CHECK_METHOD, grpcRequestHeaders, HEALTH_WATCH_METHOD } from '../kit/wire.mjs';
 import { writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, grpcFrame } from './lib/wire.mjs';
 
-const ROOT = join(import.meta.dirname, '..');
 const CONNECTIONS = 30;
 const CHECK_STREAMS = 25_000;
 const WATCHES = 5_000;
@@ -29,37 +28,12 @@ const policies = writeBenchPolicies();
 const probeFrame = grpcFrame(checkRequest({ sourcePrincipal: 'spiffe://default/web-00000000' }));
 const watchFrame = grpcFrame(Buffer.alloc(0));
 
-function startService(extra) {
-  const child = spawn(
-    process.execPath,
-    [
-      'dist/cli.js',
-      'serve',
-      '--policies',
-      policies,
-      '--grpc-address',
-      '127.0.0.1:0',
-      '--http-address',
-      '127.0.0.1:0',
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stderr.on('data', (chunk) => {
-      text += chunk;
-      const port = /"listener":"grpc"[^\n]*"port":(\d+)/.exec(text);
-      if (port) resolve({ child, port: Number(port[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)));
+async function serve(extra) {
+  const server = await startServe(['--policies', policies, '--log-level', 'info', ...extra], {
+    stdout: 'discard',
   });
+  return { child: server.child, port: server.grpcPort };
 }
-
-// The warn log level hides the listening lines: ask for them at info, but only on stderr.
-const serve = (extra) => startService(['--log-level', 'info', ...extra]);
 
 function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -76,12 +50,7 @@ function session(port) {
 }
 
 function open(h2, path, frame, end) {
-  const stream = h2.request({
-    ':method': 'POST',
-    ':path': path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  });
+  const stream = h2.request(grpcRequestHeaders(path));
   stream.on('error', () => {});
   stream.on('data', () => {});
   if (end) stream.end(frame);
@@ -94,12 +63,7 @@ async function probe(port) {
   const started = performance.now();
   const h2 = await session(port);
   const status = await new Promise((resolve) => {
-    const stream = h2.request({
-      ':method': 'POST',
-      ':path': '/envoy.service.auth.v3.Authorization/Check',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
+    const stream = h2.request(grpcRequestHeaders());
     stream.on('error', () => resolve('error'));
     stream.on('data', () => {});
     stream.on('trailers', (t) => resolve(t['grpc-status']));
@@ -116,10 +80,9 @@ async function flood(label, extra) {
   const sessions = await Promise.all(Array.from({ length: CONNECTIONS }, () => session(port)));
   const advertised = sessions[0].remoteSettings.maxConcurrentStreams;
   for (let i = 0; i < CHECK_STREAMS; i++) {
-    open(sessions[i % CONNECTIONS], '/envoy.service.auth.v3.Authorization/Check', probeFrame, false);
+    open(sessions[i % CONNECTIONS], CHECK_METHOD, probeFrame, false);
   }
-  for (let i = 0; i < WATCHES; i++)
-    open(sessions[i % CONNECTIONS], '/grpc.health.v1.Health/Watch', watchFrame, true);
+  for (let i = 0; i < WATCHES; i++) open(sessions[i % CONNECTIONS], HEALTH_WATCH_METHOD, watchFrame, true);
   let flood_rss = 0;
   for (let waited = 0; waited < HOLD_MS; waited += 1000) {
     await sleep(1000);

@@ -22,6 +22,16 @@ Every command takes --help; mtp-authz --version prints the version.
 
 class UsageError extends Error {}
 
+/** Runs a command whose own usage errors (instances of `commandUsage`) are bad usage here. */
+async function usageOf<T>(commandUsage: new (message: string) => Error, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof commandUsage) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -35,21 +45,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import('./commands/validate.js')).validateCommand(rest);
       case 'explain': {
         const { explainCommand, ExplainUsageError } = await import('./commands/explain.js');
-        try {
-          return await explainCommand(rest);
-        } catch (error) {
-          if (error instanceof ExplainUsageError) throw new UsageError(error.message);
-          throw error;
-        }
+        return await usageOf(ExplainUsageError, () => explainCommand(rest));
       }
       case 'convert': {
         const { convertCommand, ConvertUsageError } = await import('./commands/convert.js');
-        try {
-          return await convertCommand(rest);
-        } catch (error) {
-          if (error instanceof ConvertUsageError) throw new UsageError(error.message);
-          throw error;
-        }
+        return await usageOf(ConvertUsageError, () => convertCommand(rest));
       }
       case 'token':
         return await (await import('./commands/token.js')).tokenCommand(rest, process.env);

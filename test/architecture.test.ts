@@ -84,6 +84,10 @@ describe('the import graph of src/', () => {
     );
   });
 
+  it('never imports the Envoy-side toolkit (kit/): the service does not ship or run it', () => {
+    expect(offending(graph.keys(), (to) => to.startsWith('../kit/'))).toEqual([]);
+  });
+
   it('leaves the process to commands/: service/ never listens on `process` or exits it', () => {
     const service = [...graph.keys()].filter((module) => module.startsWith('service/'));
     expect(service.length).toBeGreaterThan(0);
@@ -93,5 +97,23 @@ describe('the import graph of src/', () => {
         .flatMap((text, i) => (/\bprocess\.(on|once|off|exit)\(/.test(text) ? [`${module}:${i + 1}`] : [])),
     );
     expect(calls).toEqual([]);
+  });
+});
+
+describe('the Envoy-side toolkit (kit/)', () => {
+  const kit = importGraph(join(import.meta.dirname, '../kit'));
+
+  it('is read: the client and its wire are found', () => {
+    expect(kit.get('client.mjs')?.some((edge) => edge.to === 'wire.mjs')).toBe(true);
+  });
+
+  it("imports nothing of the service (src/, dist/): it speaks from Envoy's side of the wire", () => {
+    const found: string[] = [];
+    for (const [from, edges] of kit) {
+      for (const edge of edges) {
+        if (edge.to.startsWith('../')) found.push(`${from}:${edge.line} imports ${edge.to}`);
+      }
+    }
+    expect(found).toEqual([]);
   });
 });

@@ -2,8 +2,8 @@
  * `mtp-authz serve`: reads the settings, checks the files they name, then serves as one process
  * or as a primary with `--workers` processes, and owns the exit codes and the signals.
  */
-import { EXIT_USAGE, StartError } from '../service/open.js';
-import { drainOnSignals, exitAfterFlush, exitDeadline } from '../service/signals.js';
+import { EXIT_USAGE } from '../service/open.js';
+import { drainOnSignals, exitAfterFlush, exitDeadline, startOrExit } from '../service/signals.js';
 import { type RunningService, start } from '../service/single.js';
 import { createLogger } from '../observability/log.js';
 import { readSettings } from '../settings/settings.js';
@@ -31,8 +31,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     log.error(problem);
     process.exit(EXIT_USAGE);
   }
-  // SIGHUP's default action ends the process: take it over before anything can send it.
-  let service: RunningService | undefined;
+  // SIGHUP's default action ends the process: take it over before anything can send it (and
+  // before the service exists to reload).
+  let service: RunningService | undefined = undefined;
   const onHangup = (): void => {
     if (service === undefined) return;
     log.info('SIGHUP: reloading policies');
@@ -50,14 +51,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     process.off('SIGHUP', onHangup);
     return;
   }
-  try {
-    service = await start(settings, { log });
-  } catch (error) {
-    if (!(error instanceof StartError)) throw error;
-    log.error(error.message);
-    await exitAfterFlush(process, log, error.exitCode);
-  }
-  const running = service as RunningService;
+  const running = await startOrExit(process, log, () => start(settings, { log }));
+  service = running;
 
   let deadline = 0;
   await drainOnSignals(process, {

@@ -1,15 +1,15 @@
 /**
- * Finding and reading policy files. Directories are walked recursively, seeing what tree.ts says
- * a walk sees (sorted, dot-names skipped: a ConfigMap mount's visible `foo.yaml -> ..data/foo.yaml`
- * symlinks are read, its `..data` / `..2026_…` directories are not read a second time). Symlinks
- * are followed; each directory and file is visited once.
+ * Finding and reading policy files. Directories are walked by tree.ts (sorted, dot-names skipped:
+ * a ConfigMap mount's visible `foo.yaml -> ..data/foo.yaml` symlinks are read, its `..data` /
+ * `..2026_…` directories are not read a second time; symlinks followed, each directory once);
+ * each file is read once, however many names lead to it.
  */
-import type { Dirent, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { POLICY_MESSAGES as M } from './errors.js';
 import { fileIssue } from './parse.js';
-import { visibleEntries } from './tree.js';
+import { walkTree } from './tree.js';
 import type { PolicyIssue } from './types.js';
 
 const POLICY_EXTENSION = /\.(ya?ml|json)$/i;
@@ -42,7 +42,6 @@ function errnoMessage(error: unknown): string {
 
 export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFiles> {
   const found: FoundFiles = { files: [], issues: [], warnings: [], stats: new Map() };
-  const seenDirs = new Set<string>();
   const seenFiles = new Set<string>();
 
   /** `real` is known when the name is a plain entry of a directory whose real path is known. */
@@ -54,37 +53,27 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
     found.stats.set(file, info);
   };
 
-  const walk = async (dir: string): Promise<void> => {
-    let visible: Dirent[];
-    let realDir: string;
-    try {
-      realDir = await realpath(dir);
-      if (seenDirs.has(realDir)) return; // a symlink loop, or a directory given twice
-      seenDirs.add(realDir);
-      visible = await visibleEntries(dir);
-    } catch (error) {
-      found.issues.push(fileIssue(dir, errnoMessage(error)));
-      return;
-    }
-    // Stat'ed a batch at a time, visited in order: one thread-pool round trip per file, in
-    // sequence, made a directory of 10 000 policies take seconds.
-    const infos = await statAll(visible.map((e) => join(dir, e.name)));
-    for (const [i, entry] of visible.entries()) {
-      const { name } = entry;
-      const path = join(dir, name);
-      const s = infos[i];
-      if (s === undefined || s instanceof Error) {
-        // A dangling or looping symlink: an issue when it looks like a policy file.
-        if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(s)));
-        continue;
-      }
-      if (s.isDirectory()) await walk(path);
-      else if (s.isFile() && POLICY_EXTENSION.test(name))
-        await addFile(path, s, entry.isSymbolicLink() ? undefined : join(realDir, name));
-      // A ConfigMap key without an extension mounts as such a file: say why it is not read.
-      else if (s.isFile() && !name.includes('.')) found.warnings.push(fileIssue(path, M.noPolicyExtension));
-    }
-  };
+  const seenDirs = new Set<string>();
+  const walk = (dir: string): Promise<void> =>
+    walkTree(
+      dir,
+      {
+        statEntries: true,
+        unreadable: (path, error) => found.issues.push(fileIssue(path, errnoMessage(error))),
+        entry: async ({ path, name, dirent, realDir, info }) => {
+          if (info === undefined || info instanceof Error) {
+            // A dangling or looping symlink: an issue when it looks like a policy file.
+            if (POLICY_EXTENSION.test(name)) found.issues.push(fileIssue(path, errnoMessage(info)));
+          } else if (info.isFile() && POLICY_EXTENSION.test(name)) {
+            await addFile(path, info, dirent.isSymbolicLink() ? undefined : join(realDir, name));
+          } else if (info.isFile() && !name.includes('.')) {
+            // A ConfigMap key without an extension mounts as such a file: say why it is not read.
+            found.warnings.push(fileIssue(path, M.noPolicyExtension));
+          }
+        },
+      },
+      seenDirs,
+    );
 
   for (const path of paths) {
     try {
@@ -97,18 +86,6 @@ export async function findPolicyFiles(paths: readonly string[]): Promise<FoundFi
     }
   }
   return found;
-}
-
-const STAT_BATCH = 64;
-
-/** stat of each path (following symlinks), or the error it failed with. */
-async function statAll(paths: readonly string[]): Promise<(Stats | Error)[]> {
-  const out: (Stats | Error)[] = [];
-  for (let i = 0; i < paths.length; i += STAT_BATCH) {
-    const batch = paths.slice(i, i + STAT_BATCH);
-    out.push(...(await Promise.all(batch.map((p) => stat(p).catch((error: Error) => error)))));
-  }
-  return out;
 }
 
 /**

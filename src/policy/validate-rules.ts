@@ -113,17 +113,25 @@ function validateMatch(f: Findings, node: LNode, path: string): RuleMatch | unde
   return ok ? match : undefined;
 }
 
-function validateSpiffeIdMatch(f: Findings, node: LNode, path: string): RuleMatch['spiffeID'] {
+/** A matcher's `type` (one of `types`) and `value` string, each reported where it is wrong. */
+function readMatcher<T extends string>(f: Findings, node: LNode, path: string, types: readonly T[]) {
   const map = asMap(f, node, path);
   if (map === undefined) return undefined;
   checkUnknownFields(f, map, path, MATCHER_FIELDS, 'warning');
   const typeEntry = entry(map, 'type');
-  const type = typeEntry && asEnum(f, typeEntry.value, fieldPath(path, 'type'), SPIFFE_MATCH_TYPES);
+  const type = typeEntry && asEnum(f, typeEntry.value, fieldPath(path, 'type'), types);
   if (typeEntry === undefined) f.rule(fieldPath(path, 'type'), map.pos, M.mustBeSet);
+  const valueGiven = entry(map, 'value') !== undefined;
   const valueNode = stringField(f, map, 'value', path);
-  const valueMissing = entry(map, 'value') === undefined;
+  return { map, type, valueNode, valueGiven };
+}
+
+function validateSpiffeIdMatch(f: Findings, node: LNode, path: string): RuleMatch['spiffeID'] {
+  const matcher = readMatcher(f, node, path, SPIFFE_MATCH_TYPES);
+  if (matcher === undefined) return undefined;
+  const { map, type, valueNode } = matcher;
   const value = valueNode?.value ?? '';
-  if (valueNode === undefined && !valueMissing) return undefined;
+  if (valueNode === undefined && matcher.valueGiven) return undefined;
 
   // Kuma reports a bad value at the matcher itself: `….spiffeID: must be a valid Spiffe ID: …`.
   const problem = spiffeIdProblem(value);
@@ -141,16 +149,11 @@ function warnPrefix(f: Findings, path: string, pos: LMap['pos'], value: string):
 }
 
 function validateSniMatch(f: Findings, node: LNode, path: string): RuleMatch['sni'] {
-  const map = asMap(f, node, path);
-  if (map === undefined) return undefined;
-  checkUnknownFields(f, map, path, MATCHER_FIELDS, 'warning');
-  const typeEntry = entry(map, 'type');
-  const type = typeEntry && asEnum(f, typeEntry.value, fieldPath(path, 'type'), SNI_MATCH_TYPES);
-  if (typeEntry === undefined) f.rule(fieldPath(path, 'type'), map.pos, M.mustBeSet);
+  const matcher = readMatcher(f, node, path, SNI_MATCH_TYPES);
+  if (matcher === undefined) return undefined;
+  const { map, type, valueNode } = matcher;
   const valuePath = fieldPath(path, 'value');
-  const valueEntry = entry(map, 'value');
-  const valueNode = stringField(f, map, 'value', path);
-  if (valueEntry !== undefined && valueNode === undefined) return undefined;
+  if (matcher.valueGiven && valueNode === undefined) return undefined;
   const value = valueNode?.value ?? '';
   const pos = valueNode?.pos ?? map.pos;
   let ok = true;

@@ -7,7 +7,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { visibleEntries } from './tree.js';
+import { walkTree } from './tree.js';
 
 export interface PolicyWatcher {
   /** Re-walks the paths and watches any directory not yet watched (call after each reload). */
@@ -43,9 +43,14 @@ export function watchPolicyPaths(
 
   const refresh = async (): Promise<void> => {
     const wanted = new Set<string>();
+    // The directories the loader walks, the same way (tree.ts). A ConfigMap mount's ..data is
+    // not among them: it is watched through its parent, where the swap that publishes a new
+    // version of every file is a rename.
+    const seen = new Set<string>();
+    const walk = { statEntries: false, directory: (dir: string) => wanted.add(dir) };
     for (const path of paths) {
       const info = await stat(path).catch(() => undefined);
-      if (info?.isDirectory()) await collectDirectories(path, wanted, 0);
+      if (info?.isDirectory()) await walkTree(path, walk, seen);
       else wanted.add(dirname(path));
     }
     for (const [dir, watcher] of watchers) {
@@ -65,18 +70,4 @@ export function watchPolicyPaths(
       watchers.clear();
     },
   };
-}
-
-const MAX_DEPTH = 32;
-
-/** The directory and its visible subdirectories (the loader skips dot-names; so do we). */
-async function collectDirectories(dir: string, into: Set<string>, depth: number): Promise<void> {
-  if (depth > MAX_DEPTH || into.has(dir)) return;
-  into.add(dir);
-  // A ConfigMap mount's ..data symlink is skipped too: it is watched through its parent, where
-  // the swap that publishes a new version of every file is a rename.
-  const entries = await visibleEntries(dir).catch(() => []);
-  for (const entry of entries) {
-    if (entry.isDirectory()) await collectDirectories(join(dir, entry.name), into, depth + 1);
-  }
 }

@@ -6,6 +6,7 @@
  */
 import { flushLog, type Logger } from '../observability/log.js';
 import { flushStdout } from '../observability/stdout.js';
+import { StartError } from './open.js';
 
 /** The part of the running process the service listens to, talks through and ends: `process`. */
 export type ProcessPort = Pick<NodeJS.Process, 'on' | 'off' | 'exit' | 'send' | 'connected'>;
@@ -32,6 +33,17 @@ export async function exitAfterFlush(
   await flushLog(log, left());
   await flushStdout(left());
   port.exit(code);
+}
+
+/** Runs `start`; a StartError is logged and exits the process with its code once the logs are out. */
+export async function startOrExit<T>(port: ProcessPort, log: Logger, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error;
+    log.error(error.message);
+    return exitAfterFlush(port, log, error.exitCode);
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ import { loadPolicies } from '../../src/policy/load.js';
 import { Reloader } from '../../src/policy/reload.js';
 import type { AdminDefaultBinding } from '../../src/settings/settings.js';
 import { ServiceState, type Snapshot } from '../../src/authz/state.js';
+import { servingState } from '../support/state.js';
 
 export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 export const KEY: SigningKey = signingKeyFromBytes('test-key', Buffer.from(SECRET));
@@ -87,13 +88,7 @@ export async function startAdmin(options: HarnessOptions = {}): Promise<Harness>
   const paths = withStore ? [opsDir, stateDir] : [opsDir];
   const loaded = await loadPolicies(paths);
   if (!loaded.ok) throw new Error(`fixture policies do not load: ${JSON.stringify(loaded.errors)}`);
-  const state = new ServiceState({
-    ...compileTables(loaded.set, 1),
-    set: loaded.set,
-    generation: 1,
-    loadedAt: new Date(),
-    files: loaded.files,
-  });
+  const state = servingState(loaded.set, loaded.files);
   const snapshots: Snapshot[] = [];
   state.subscribe((s) => {
     if (s.current !== undefined && snapshots.at(-1) !== s.current) snapshots.push(s.current);
@@ -199,34 +194,4 @@ export function mtpDoc(
 
 export const mtpPath = (name: string, mesh = 'default') => `/meshes/${mesh}/meshtrafficpermissions/${name}`;
 
-/**
- * The RBAC of the reference walk-through, as an operator's file: `default` restricted to
- * mesh-system:admin, role `backend-owner` (MTPs of mesh default targeting MeshService backend).
- */
-export const WALKTHROUGH_RBAC = `type: AccessRoleBinding
-name: default
-subjects:
-  - type: Group
-    name: mesh-system:admin
-roles:
-  - admin
----
-type: AccessRole
-name: backend-owner
-rules:
-  - types: ["MeshTrafficPermission"]
-    mesh: default
-    access: ["CREATE", "UPDATE", "DELETE"]
-    when:
-      - targetRef:
-          kind: MeshService
-          name: backend
----
-type: AccessRoleBinding
-name: backend-owners
-subjects:
-  - type: User
-    name: backend-owner
-roles:
-  - backend-owner
-`;
+export { WALKTHROUGH_RBAC_YAML as WALKTHROUGH_RBAC } from '../support/policy-yaml.js';

@@ -17,7 +17,7 @@ import {
   pemFromDer,
   uriName,
 } from '../support/certs.js';
-import { name, octets, oid, seq, smallInteger, tlv } from '../support/der-encode.js';
+import { name, octets, oid, seq, smallInteger, tlv } from '../../kit/der.mjs';
 
 const SAN_OID = '2.5.29.17';
 
@@ -391,21 +391,20 @@ describe('readUriSans on hand-built structures', () => {
   const algorithm = seq(oid('1.2.840.10045.4.3.2'));
   const spki = seq(seq(oid('1.2.840.10045.2.1')), tlv(0x03, Uint8Array.of(0, 4)));
   const validity = seq(tlv(0x17, Buffer.from('260101000000Z')), tlv(0x17, Buffer.from('270101000000Z')));
-  const certificate = (...tail: Uint8Array[]): Uint8Array =>
+  /** The to-be-signed part, `tail` (extensions) after the subject's key. */
+  const toBeSigned = (...tail: Uint8Array[]): Uint8Array =>
     seq(
-      seq(
-        tlv(0xa0, smallInteger(2)),
-        smallInteger(1),
-        algorithm,
-        name('ca'),
-        validity,
-        name(undefined),
-        spki,
-        ...tail,
-      ),
+      tlv(0xa0, smallInteger(2)),
+      smallInteger(1),
       algorithm,
-      tlv(0x03, Uint8Array.of(0)),
+      name('ca'),
+      validity,
+      name(undefined),
+      spki,
+      ...tail,
     );
+  const certificate = (...tail: Uint8Array[]): Uint8Array =>
+    seq(toBeSigned(...tail), algorithm, tlv(0x03, Uint8Array.of(0)));
   const sanExtension = (value: Uint8Array): Uint8Array => seq(oid(SAN_OID), octets(value));
 
   it('reads URIs in order, exactly as encoded', () => {
@@ -460,15 +459,7 @@ describe('readUriSans on hand-built structures', () => {
 
   it('checks the outline of the certificate', () => {
     const reason = 'certificate has a malformed certificate structure';
-    const tbs = seq(
-      tlv(0xa0, smallInteger(2)),
-      smallInteger(1),
-      algorithm,
-      name('ca'),
-      validity,
-      name(undefined),
-      spki,
-    );
+    const tbs = toBeSigned();
     expect(readUriSans(seq(tbs, algorithm)), 'no signature').toEqual({ ok: false, reason });
     expect(
       readUriSans(seq(tbs, algorithm, tlv(0x03, Uint8Array.of(0)), smallInteger(0))),

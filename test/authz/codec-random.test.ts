@@ -5,6 +5,7 @@
  * entries and keys, map entries written value-first or with a part missing, singular fields sent
  * twice, and embedded messages split into several occurrences (which protobuf merges).
  */
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { CheckRequestView } from '../../src/authz/codec.js';
 import { type PlainView, plain } from './view.js';
@@ -47,16 +48,8 @@ const WORDS = [
 const text = (): string =>
   Array.from({ length: random(4) }, () => pick(WORDS)).join(pick(['', '-', '=', ',']));
 
-function varint(value: number): Buffer {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
+/** A base-128 varint (up to 2^53), written by protobufjs. */
+const varint = (value: number): Buffer => Buffer.from(protobuf.Writer.create().uint64(value).finish());
 
 function serialize(fields: readonly Field[]): Buffer {
   const parts: Buffer[] = [];

@@ -17,10 +17,10 @@ import {
   METRIC_NAMES,
   type Metrics,
 } from '../../src/observability/metrics.js';
-import { compileTables } from '../../src/policy/compile.js';
 import { ServiceState } from '../../src/authz/state.js';
 import { mtp, policySet, service } from '../support/policies.js';
 import { connect, grpcError, type TestClient } from './wire.js';
+import { servingState } from '../support/state.js';
 
 const SET = policySet([mtp('allow-web', service('backend'), [[service('web'), 'Allow']])]);
 const MAX_REQUEST_BYTES = 4096;
@@ -48,14 +48,7 @@ describe('mtp_authz_check_errors_total', () => {
   let client: TestClient;
   beforeAll(async () => {
     metrics = createMetrics(new Registry(), { defaultMetrics: false });
-    const state = new ServiceState({
-      ...compileTables(SET, 1),
-      set: SET,
-      generation: 1,
-      loadedAt: new Date(),
-      files: [],
-    });
-    server = await serve(state, metrics);
+    server = await serve(servingState(SET), metrics);
     client = connect(server.target);
   });
   afterAll(async () => {

@@ -1,26 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { encodeDecision, metadataOf, ResponseCache } from '../../src/authz/response.js';
 import type { Decision } from '../../src/decision/types.js';
+import { byRule } from '../support/policies.js';
 import { decodeCheckResponse } from './wire.js';
 
-const allow: Decision = {
-  action: 'Allow',
-  via: 'rule',
-  decidedBy: { policy: 'allow-web', fromIndex: 0 },
-  policies: ['allow-web'],
-};
-const shadow: Decision = {
-  action: 'AllowWithShadowDeny',
-  via: 'rule',
-  decidedBy: { policy: 'try-deny', fromIndex: 1 },
-  policies: ['base', 'try-deny'],
-};
-const deny: Decision = {
-  action: 'Deny',
-  via: 'rule',
-  decidedBy: { policy: 'deny-web', fromIndex: 2 },
-  policies: ['deny-web'],
-};
+const allow = byRule('Allow', 'allow-web', 0);
+const shadow = byRule('AllowWithShadowDeny', 'try-deny', 1, ['base', 'try-deny']);
+const deny = byRule('Deny', 'deny-web', 2);
 const noPolicy: Decision = { action: 'Deny', via: 'no-policy', decidedBy: null, policies: [] };
 const mtlsOff: Decision = { action: 'Allow', via: 'mtls-disabled', decidedBy: null, policies: [] };
 

@@ -2,14 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { RecentDecisions, recordingDecisionLog } from '../../src/console/recent-decisions.js';
 import type { Decision } from '../../src/decision/types.js';
 import type { DecisionLog, DecisionLogEntry } from '../../src/observability/decision-log.js';
-import { client, dest } from '../support/policies.js';
+import { byRule, client, dest } from '../support/policies.js';
 
-const decision = (action: Decision['action'], fromIndex = 0): Decision => ({
-  action,
-  via: 'rule',
-  decidedBy: { policy: 'p', fromIndex },
-  policies: ['p'],
-});
+const decision = (action: Decision['action'], fromIndex = 0): Decision => byRule(action, 'p', fromIndex);
 const entry = (action: Decision['action'], fromIndex = 0): DecisionLogEntry => ({
   decision: decision(action, fromIndex),
   destination: dest('backend'),

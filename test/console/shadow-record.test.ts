@@ -3,19 +3,9 @@ import { SHADOW_EXAMPLES_PER_POLICY, ShadowRecord } from '../../src/console/shad
 import { decide } from '../../src/decision/decide.js';
 import { compileTables } from '../../src/policy/compile.js';
 import { compareShadow } from '../../src/decision/shadow.js';
-import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from '../support/policies.js';
+import { client, dest, meshDoc, policySet, SHADOW_DENY_ORDERS } from '../support/policies.js';
 
-const SHADOW = { 'kuma.io/effect': 'shadow' };
-const allowAll = mtp('allow-all', mesh(), [[mesh(), 'Allow']]);
-const tryDenyOrders = mtp(
-  'try-deny-orders',
-  service('backend'),
-  [[subset({ 'kuma.io/service': 'orders' }), 'Deny']],
-  {
-    labels: SHADOW,
-  },
-);
-const SET = policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')]);
+const { allowAll, tryDenyOrders, set: SET } = SHADOW_DENY_ORDERS;
 const { table, shadowTable } = compileTables(SET, 1);
 
 function check(record: ShadowRecord, from: string, to: string) {

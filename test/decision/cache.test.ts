@@ -216,19 +216,25 @@ describe('DecisionCache', () => {
 });
 
 describe('cachedCertificateReader', () => {
+  /** A reader over `parse` that counts how often it really parses. */
+  function countingReader(
+    parse: (text: string) => ReturnType<typeof client>,
+    size: number,
+    observer?: ReturnType<typeof counting>,
+  ) {
+    const counter = { parsed: 0 };
+    const read = (text: string) => {
+      counter.parsed++;
+      return parse(text);
+    };
+    return { counter, reader: cachedCertificateReader(read, size, observer) };
+  }
+
   it('caches a certificate the second time it is seen, then answers without parsing', () => {
     const observer = counting();
-    let parsed = 0;
-    const reader = cachedCertificateReader(
-      (text) => {
-        parsed++;
-        return client(text);
-      },
-      10,
-      observer,
-    );
+    const { counter, reader } = countingReader((text) => client(text), 10, observer);
     for (let i = 0; i < 5; i++) expect(readText(reader, 'web')).toEqual(client('web'));
-    expect(parsed).toBe(2);
+    expect(counter.parsed).toBe(2);
     expect(reader.size()).toBe(1);
     expect(observer.counts).toEqual({ 'identity:miss': 2, 'identity:hit': 3 });
   });
@@ -248,47 +254,31 @@ describe('cachedCertificateReader', () => {
   });
 
   it('caches invalid certificates too, so a bad peer is not parsed on every request', () => {
-    let parsed = 0;
-    const reader = cachedCertificateReader(() => {
-      parsed++;
-      return invalidClient('certificate does not parse');
-    }, 10);
+    const { counter, reader } = countingReader((_text) => invalidClient('certificate does not parse'), 10);
     for (let i = 0; i < 5; i++) expect(readText(reader, 'garbage').kind).toBe('invalid');
-    expect(parsed).toBe(2);
+    expect(counter.parsed).toBe(2);
   });
 
   it('parses oversized certificate text every time rather than pinning it', () => {
     const observer = counting();
-    let parsed = 0;
-    const reader = cachedCertificateReader(
-      () => {
-        parsed++;
-        return client('web');
-      },
-      10,
-      observer,
-    );
+    const { counter, reader } = countingReader((_text) => client('web'), 10, observer);
     const huge = 'x'.repeat(17 * 1024);
     readText(reader, huge);
     readText(reader, huge);
-    expect(parsed).toBe(2);
+    expect(counter.parsed).toBe(2);
     expect(reader.size()).toBe(0);
     expect(observer.counts).toEqual({ 'identity:miss': 2 });
   });
 
   it('never confuses two certificates that share their length and tail', () => {
-    let parsed = 0;
-    const reader = cachedCertificateReader((text) => {
-      parsed++;
-      return client(text.slice(0, 3));
-    }, 10);
+    const { counter, reader } = countingReader((text) => client(text.slice(0, 3)), 10);
     const tail = 'T'.repeat(100);
     for (let round = 0; round < 3; round++) {
       expect(readText(reader, `web${tail}`)).toEqual(client('web'));
       expect(readText(reader, `ops${tail}`)).toEqual(client('ops'));
     }
     // web, ops (admitted at once: same hash, so the same admission slot), web again; then hits.
-    expect(parsed).toBe(3);
+    expect(counter.parsed).toBe(3);
     // A bucket holds a few texts; past that the oldest is parsed again, never answered wrongly.
     for (const s of ['aaa', 'bbb', 'ccc', 'ddd', 'eee']) readText(reader, `${s}${tail}`);
     expect(readText(reader, `web${tail}`)).toEqual(client('web'));
@@ -296,14 +286,10 @@ describe('cachedCertificateReader', () => {
   });
 
   it('is a pass-through when disabled (size 0)', () => {
-    let parsed = 0;
-    const reader = cachedCertificateReader(() => {
-      parsed++;
-      return client('web');
-    }, 0);
+    const { counter, reader } = countingReader((_text) => client('web'), 0);
     readText(reader, 'a');
     readText(reader, 'a');
-    expect(parsed).toBe(2);
+    expect(counter.parsed).toBe(2);
     expect(reader.size()).toBe(0);
   });
 });

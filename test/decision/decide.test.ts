@@ -11,6 +11,7 @@ import {
   meshDoc,
   mtp,
   policySet,
+  RING_POLICY,
   service,
   serviceSubset,
   subset,
@@ -488,19 +489,7 @@ describe('clients with several values for a tag (several inbounds)', () => {
   });
 
   it('an entry decides the atoms of every component naming all its tags, even for one value per key', () => {
-    // {x=1,y=1,z=1} conflicts with each of the ring M_x..B2, so it is not in their component; but
-    // that component names x, y and z = 1, so its atom for this client contains it (Kuma gives an
-    // atom the last entry of the whole list it contains). That atom is AllowWithShadowDeny, while
-    // the entry's own component ends with the broader Allow.
-    const p = mtp('p', mesh(), [
-      [subset({ x: '1', y: '1', z: '1' }), 'AllowWithShadowDeny'],
-      [subset({ x: '1', y: '2' }), 'Deny'],
-      [subset({ y: '1', z: '2' }), 'Deny'],
-      [subset({ z: '1', x: '2' }), 'Deny'],
-      [subset({ x: '1', z: '2' }), 'Deny'],
-      [subset({ y: '1', x: '2' }), 'Deny'],
-      [subset({ x: '1', y: '1', z: '1', w: '1' }), 'Allow'],
-    ]);
+    const p = RING_POLICY;
     expect(run([p], dest('b'), client('web', { x: '1', y: '1', z: '1', w: '1' }))).toMatchObject({
       action: 'AllowWithShadowDeny',
       decidedBy: { fromIndex: 0 },

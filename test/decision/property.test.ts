@@ -6,19 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/decision/decide.js';
 import { clientFromUris, makeDestination } from '../../src/decision/identity.js';
 import { compilePolicySet } from '../../src/policy/compile.js';
-import type { Action, MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
+import type { MeshTrafficPermission, TargetRef } from '../../src/policy/types.js';
 import { type ReferenceClient, referenceDecision } from '../support/kuma-reference.js';
 import { mtp, policySet } from '../support/policies.js';
+import { clientUris, pick, randomFrom } from '../support/random-policies.js';
 import { seededRandom as rng } from '../support/random.js';
 
 const SERVICES = ['a', 'b', 'c'];
 const KEYS = ['zone', 'env'];
 const VALUES = ['x', 'y'];
-const ACTIONS: Action[] = ['Allow', 'Deny', 'AllowWithShadowDeny'];
-
-function pick<T>(r: () => number, list: readonly T[]): T {
-  return list[Math.floor(r() * list.length)] as T;
-}
 
 function randomTags(r: () => number): Record<string, string> {
   const tags: Record<string, string> = {};
@@ -45,10 +41,7 @@ function randomPolicies(r: () => number): MeshTrafficPermission[] {
   const count = 1 + Math.floor(r() * 4);
   const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
   return Array.from({ length: count }, (_, i) => {
-    const from = Array.from(
-      { length: 1 + Math.floor(r() * 4) },
-      () => [randomRef(r, false), pick(r, ACTIONS)] as const,
-    );
+    const from = randomFrom(r, randomRef);
     const labels: Record<string, string> = {};
     if (r() < 0.2) labels['kuma.io/origin'] = pick(r, ['global', 'zone']);
     return mtp(names[i] as string, randomRef(r, true), from, { labels });
@@ -65,12 +58,6 @@ function randomClient(r: () => number, multi: boolean): ReferenceClient {
     tags.set(key, [...new Set(Array.from({ length: n }, () => pick(r, VALUES)))]);
   }
   return { mesh: 'default', tags };
-}
-
-function toUris(c: ReferenceClient): string[] {
-  return [...c.tags].flatMap(([k, vs]) =>
-    vs.map((v) => (k === 'kuma.io/service' ? `spiffe://${c.mesh}/${v}` : `kuma://${k}/${v}`)),
-  );
 }
 
 function lastCovering(policies: MeshTrafficPermission[], names: readonly string[], c: ReferenceClient) {
@@ -91,18 +78,24 @@ function lastCovering(policies: MeshTrafficPermission[], names: readonly string[
   return { action: 'Deny', decidedBy: null };
 }
 
+/** Random policies, inbound and client, and what the compiled table decides for them. */
+function randomCase(r: () => number, multi: boolean) {
+  const policies = randomPolicies(r);
+  const inbound = { 'kuma.io/service': pick(r, SERVICES), ...randomTags(r) };
+  const c = randomClient(r, multi);
+  const decision = decide(
+    compilePolicySet(policySet(policies)),
+    makeDestination('default', new Map(Object.entries(inbound))),
+    clientFromUris(clientUris(c)),
+  );
+  return { policies, inbound, c, decision };
+}
+
 describe('compiled table vs direct evaluation', () => {
   it('agrees with "last covering entry" for single-valued clients (5000 random cases)', () => {
     const r = rng(20261122);
     for (let n = 0; n < 5000; n++) {
-      const policies = randomPolicies(r);
-      const inbound = { 'kuma.io/service': pick(r, SERVICES), ...randomTags(r) };
-      const c = randomClient(r, false);
-      const decision = decide(
-        compilePolicySet(policySet(policies)),
-        makeDestination('default', new Map(Object.entries(inbound))),
-        clientFromUris(toUris(c)),
-      );
+      const { policies, inbound, c, decision } = randomCase(r, false);
       const expected = decision.policies.length === 0 ? null : lastCovering(policies, decision.policies, c);
       const got = { action: decision.action, decidedBy: decision.decidedBy };
       const want = expected ?? { action: 'Deny', decidedBy: null };
@@ -118,14 +111,7 @@ describe('compiled table vs direct evaluation', () => {
   ])('agrees with a naive model of Kuma for %s clients (5000 random cases)', (_name, multi) => {
     const r = rng(multi ? 7 : 11);
     for (let n = 0; n < 5000; n++) {
-      const policies = randomPolicies(r);
-      const inbound = { 'kuma.io/service': pick(r, SERVICES), ...randomTags(r) };
-      const c = randomClient(r, multi);
-      const decision = decide(
-        compilePolicySet(policySet(policies)),
-        makeDestination('default', new Map(Object.entries(inbound))),
-        clientFromUris(toUris(c)),
-      );
+      const { policies, inbound, c, decision } = randomCase(r, multi);
       const expected = referenceDecision(policies, new Map(Object.entries(inbound)), c);
       const got = decision.via === 'no-policy' ? 'no-policy' : decision.action;
       if (got !== expected)

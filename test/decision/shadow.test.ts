@@ -3,24 +3,23 @@ import { decide } from '../../src/decision/decide.js';
 import type { Decision } from '../../src/decision/types.js';
 import { compilePolicySet, compileTables } from '../../src/policy/compile.js';
 import { compareShadow, isAllowed, shadowOutcome } from '../../src/decision/shadow.js';
-import { client, dest, mesh, meshDoc, mtp, policySet, service, subset } from '../support/policies.js';
+import {
+  client,
+  dest,
+  mesh,
+  meshDoc,
+  mtp,
+  policySet,
+  service,
+  SHADOW,
+  SHADOW_DENY_ORDERS,
+} from '../support/policies.js';
 import { exact, rule, rulesMtp } from '../support/rules-policies.js';
 
-const SHADOW = { 'kuma.io/effect': 'shadow' };
 const orders = client('orders');
 const backend = dest('backend', {});
 
-// Enforced: everyone may call backend. Shadow: a new policy that would deny orders.
-const allowAll = mtp('allow-all', mesh(), [[mesh(), 'Allow']]);
-const tryDenyOrders = mtp(
-  'try-deny-orders',
-  service('backend'),
-  [[subset({ 'kuma.io/service': 'orders' }), 'Deny']],
-  {
-    labels: SHADOW,
-  },
-);
-const SET = policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')]);
+const { allowAll, set: SET } = SHADOW_DENY_ORDERS;
 
 describe('shadow policies', () => {
   it('a shadow Deny on allowed traffic is would_deny, and the enforced decision stays Allow', () => {

@@ -13,6 +13,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { mtp, service } from '../support/policies.js';
+import {
+  BACKEND_OWNER_ROLE_YAML,
+  BACKEND_OWNERS_BINDING_YAML,
+  mtpYaml,
+  RESTRICT_DEFAULT_YAML,
+} from '../support/policy-yaml.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { REPO, type StartedServe } from '../support/server.js';
 
@@ -24,49 +31,8 @@ const WEB_TO_BACKEND = {
   destination: { principal: 'spiffe://default/backend' },
 };
 
-const RESTRICT_DEFAULT = `type: AccessRoleBinding
-name: default
-subjects:
-- type: Group
-  name: mesh-system:admin
-roles:
-- admin
-`;
-const BACKEND_OWNER_ROLE = `
-type: AccessRole
-name: backend-owner
-rules:
-- types: ["MeshTrafficPermission"]
-  mesh: default
-  access: ["CREATE", "UPDATE", "DELETE"]
-  when:
-  - targetRef:
-      kind: MeshService
-      name: backend
-`;
-const BACKEND_OWNERS_BINDING = `
-type: AccessRoleBinding
-name: backend-owners
-subjects:
-- type: User
-  name: backend-owner
-roles:
-- backend-owner`;
-const policyFor = (target: string) => `
-type: MeshTrafficPermission
-mesh: default
-name: web-to-backend
-spec:
-  targetRef:
-    kind: MeshService
-    name: ${target}
-  from:
-  - targetRef:
-      kind: MeshService
-      name: web
-    default:
-      action: Allow
-`;
+const policyFor = (target: string) =>
+  mtpYaml(mtp('web-to-backend', service(target), [[service('web'), 'Allow']]));
 
 function tokenFromCli(keyFile: string, ...args: string[]): string {
   const run = spawnSync(
@@ -135,19 +101,27 @@ describe('the reference RBAC walk-through', () => {
     // 1-3. The admin token, and default restricted to the mesh-system:admin group.
     const admin = tokenFromCli(keyFile, '--name', 'admin', '--group', 'mesh-system:admin');
     expect(
-      (await call(server, 'PUT', '/access-role-bindings/default', { token: admin, yaml: RESTRICT_DEFAULT }))
-        .status,
+      (
+        await call(server, 'PUT', '/access-role-bindings/default', {
+          token: admin,
+          yaml: RESTRICT_DEFAULT_YAML,
+        })
+      ).status,
     ).toBe(200);
     // 4. The backend-owner role and its binding.
     expect(
-      (await call(server, 'PUT', '/access-roles/backend-owner', { token: admin, yaml: BACKEND_OWNER_ROLE }))
-        .status,
+      (
+        await call(server, 'PUT', '/access-roles/backend-owner', {
+          token: admin,
+          yaml: BACKEND_OWNER_ROLE_YAML,
+        })
+      ).status,
     ).toBe(201);
     expect(
       (
         await call(server, 'PUT', '/access-role-bindings/backend-owners', {
           token: admin,
-          yaml: BACKEND_OWNERS_BINDING,
+          yaml: BACKEND_OWNERS_BINDING_YAML,
         })
       ).status,
     ).toBe(201);

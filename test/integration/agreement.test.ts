@@ -2,18 +2,17 @@
  * The reference model of Kuma 2.7.11–2.7.20 against the service as Envoy and operators reach it:
  * random policy sets loaded from text (validator included), swapped in as reloads would, each asked
  * through gRPC Check (real certificates, decision and identity caches on, every question twice) and
- * POST /explain. Then the one decision whose metadata, metric and log line were lost, on the CLI.
+ * POST /explain. Then the one decision whose metadata, metric and log line were lost, on the service
+ * as `serve` composes it.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyTexts } from '../../src/policy/load.js';
 import type { MeshTrafficPermission, PolicySet } from '../../src/policy/types.js';
 import { connect, type DecodedCheckResponse, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { type ReferenceClient, referenceDecision } from '../support/kuma-reference.js';
-import { mesh, mtp, policySet, subset } from '../support/policies.js';
+import { mesh, mtp, policySet, service, subset } from '../support/policies.js';
+import { mtpYaml } from '../support/policy-yaml.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import {
   clientUris,
@@ -25,7 +24,8 @@ import {
   randomPolicies,
   rng,
 } from '../support/random-policies.js';
-import { ensureBuilt, killServe, type StartedServe, startServe } from '../support/server.js';
+import { type ServedHere, serveInProcess } from '../support/serve-in-process.js';
+import { policyDir } from '../support/temp-files.js';
 import { type InProcessServer, startInProcess } from '../support/server.js';
 
 const certificates = new Map<string, string>();
@@ -152,31 +152,24 @@ describe('random policy sets over gRPC Check and POST /explain, caches on', () =
 });
 
 describe('Allow and AllowWithShadowDeny atoms both matched, on the CLI', () => {
-  const POLICY = `type: MeshTrafficPermission
-name: try-b
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshService, name: a}
-      default: {action: Allow}
-    - targetRef: {kind: MeshService, name: b}
-      default: {action: AllowWithShadowDeny}
-`;
-  let server: StartedServe | undefined;
+  const POLICY = mtpYaml(
+    mtp('try-b', service('backend'), [
+      [service('a'), 'Allow'],
+      [service('b'), 'AllowWithShadowDeny'],
+    ]),
+  );
+  let server: ServedHere | undefined;
   let client: TestClient | undefined;
 
   beforeAll(async () => {
-    ensureBuilt();
-    const dir = mkdtempSync(join(tmpdir(), 'mtp-agreement-'));
-    writeFileSync(join(dir, 'policies.yaml'), POLICY);
-    server = await startServe(['--policies', dir]);
+    server = await serveInProcess(['--policies', policyDir({ 'policies.yaml': POLICY })]);
     client = connect(server.grpcTarget);
   });
 
   afterAll(async () => {
     client?.close();
-    await killServe(server);
+    server?.kill();
+    await server?.exited;
   });
 
   it('answers allowed with the shadow deny, counts shadow_deny and logs the line', async () => {

@@ -1,24 +1,21 @@
 /**
- * Against the running CLI: `mtp_authz_policies{mesh}` keeps the mesh label bound however many
- * meshes the policies name; a request Node refuses with 431 leaves a log line; a YAML tag the
- * core schema does not know is refused with its position.
+ * Against the running service (in this process; the CLI for `validate`): `mtp_authz_policies{mesh}` keeps the
+ * mesh label bound however many meshes the policies name; a request Node refuses with 431 leaves a log line;
+ * a YAML tag the core schema does not know is refused with its position.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue, seriesOf } from '../support/prom-parse.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { REPO } from '../support/server.js';
+import { tempDir } from '../support/temp-files.js';
 
-const start = servePerTest();
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mtp-bounds-'));
-}
+const start = servePerTest(serveInProcess);
 
 const allowAll = (name: string, mesh: string) => `type: MeshTrafficPermission
 name: ${name}
@@ -32,7 +29,7 @@ spec:
 
 describe('mtp_authz_policies{mesh}', () => {
   it('1 523 meshes named by policies give at most 100 mesh label values, the rest under other', async () => {
-    const dir = tempDir();
+    const dir = tempDir('mtp-bounds-');
     const docs = Array.from({ length: 1523 }, (_, i) => allowAll(`p-${i}`, `mesh-${i}`));
     writeFileSync(join(dir, 'many.yaml'), docs.join('---\n'));
     const { server: s, client: c } = await start(['--policies', dir]);
@@ -61,7 +58,7 @@ describe('mtp_authz_policies{mesh}', () => {
 
 describe('requests Node refuses', () => {
   it('a request with headers over the limit is answered 431 and leaves a log line', async () => {
-    const dir = tempDir();
+    const dir = tempDir('mtp-bounds-');
     writeFileSync(join(dir, 'p.yaml'), allowAll('allow-all', 'default'));
     const { server: s } = await start(['--policies', dir]);
     const status = await new Promise<number>((resolve, reject) => {
@@ -89,7 +86,7 @@ describe('requests Node refuses', () => {
 
 describe('unknown YAML tags', () => {
   it('validate refuses !foo with FILE:LINE:COL and exits 1', () => {
-    const dir = tempDir();
+    const dir = tempDir('mtp-bounds-');
     const file = join(dir, 'tagged.yaml');
     writeFileSync(file, allowAll('tagged', 'default').replace('action: Allow', 'action: !foo Allow'));
     const run = spawnSync(process.execPath, [join(REPO, 'dist/cli.js'), 'validate', file], {

@@ -4,12 +4,12 @@
  */
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_URI_SANS } from '../../src/decision/identity.js';
 import { type CheckRequestInit, encodeCheckRequest, grpcError, type TestClient } from '../authz/wire.js';
 import { generalNames, makeChain, makeWorkloadCert, uriName } from '../support/certs.js';
 import { mtp, policySet, service, subset } from '../support/policies.js';
-import { type InProcessServer, startWithClient, stopWithClient } from '../support/server.js';
+import { type InProcessServer, serveForFile } from '../support/server.js';
 
 const SET = policySet([
   mtp('allow-web', service('backend'), [[service('web'), 'Allow']]),
@@ -30,8 +30,7 @@ const from = (certificate: string, destination = 'backend'): CheckRequestInit =>
 let server: InProcessServer;
 let client: TestClient;
 
-beforeAll(async () => ({ server, client } = await startWithClient(SET)));
-afterAll(() => stopWithClient(server, client));
+serveForFile(SET, (opened) => ({ server, client } = opened));
 
 afterEach(async () => {
   // After every hostile input, a good request is answered normally.

@@ -16,6 +16,8 @@ import { type RunningService, start } from '../../src/service/single.js';
 import { readSettings, type Settings } from '../../src/settings/settings.js';
 import { type CheckRequestInit, connect, encodeCheckRequest, type TestClient } from '../authz/wire.js';
 import { dnsName, envoyUrlEncode, generalNames, makeWorkloadCert, uriName } from '../support/certs.js';
+import { mesh, mtp, service as meshService, subset } from '../support/policies.js';
+import { policiesYaml } from '../support/policy-yaml.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 
 const POLICIES = `type: Mesh
@@ -25,34 +27,12 @@ mtls: {enabledBackend: ca, backends: [{name: ca, type: builtin, mode: PERMISSIVE
 type: Mesh
 name: open
 ---
-type: MeshTrafficPermission
-name: prod-only
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: vault}
-  from:
-    - targetRef: {kind: MeshSubset, tags: {env: prod}}
-      default: {action: Allow}
----
-type: MeshTrafficPermission
-name: web-only
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshService, name: web}
-      default: {action: Allow}
----
-# Everyone in the PERMISSIVE mesh may call: only the identity check can deny.
-type: MeshTrafficPermission
-name: everyone
-mesh: perm
-spec:
-  targetRef: {kind: Mesh}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
+${policiesYaml(
+  mtp('prod-only', meshService('vault'), [[subset({ env: 'prod' }), 'Allow']]),
+  mtp('web-only', meshService('backend'), [[meshService('web'), 'Allow']]),
+  // Everyone in the PERMISSIVE mesh may call: only the identity check can deny.
+  mtp('everyone', mesh(), [[mesh(), 'Allow']], { mesh: 'perm' }),
+)}`;
 
 /** Small, so the bound is shown to come from the flag and not the default. */
 const MAX_SANS = 64;

@@ -6,8 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, describe, expect, it } from 'vitest';
-import { type CheckRequestInit, connect, decodeHealthResponse, grpcError } from '../authz/wire.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  type CheckRequestInit,
+  connect,
+  decodeHealthResponse,
+  grpcError,
+  type TestClient,
+} from '../authz/wire.js';
 import { makeCa, makeClientCert, makeServerCert, makeWorkloadCert, writeTempPem } from '../support/certs.js';
 import { mtp, policySet, service } from '../support/policies.js';
 import { type InProcessServer, startInProcess } from '../support/server.js';
@@ -25,6 +31,21 @@ async function start(...args: Parameters<typeof startInProcess>): Promise<InProc
   started.push(server);
   return server;
 }
+const clients: TestClient[] = [];
+/** A server over `set` and a client of it (with `credentials`); the client is closed after the test. */
+async function startConnected(
+  set: Parameters<typeof startInProcess>[0],
+  options: Parameters<typeof startInProcess>[1] = {},
+  credentials?: grpc.ChannelCredentials,
+): Promise<{ server: InProcessServer; client: TestClient }> {
+  const server = await start(set, options);
+  const client = connect(server.target, credentials);
+  clients.push(client);
+  return { server, client };
+}
+afterEach(() => {
+  for (const client of clients.splice(0)) client.close();
+});
 afterAll(async () => {
   await Promise.all(started.map((s) => s.stop(100)));
 });
@@ -45,53 +66,32 @@ describe('TLS listener with --grpc-tls-client-ca', () => {
       : grpc.credentials.createSsl(trust, Buffer.from(clientCert.keyPem), Buffer.from(clientCert.certPem));
 
   it('serves a client holding a certificate from that CA', async () => {
-    const server = await start(SET, { tls });
-    const client = connect(server.target, credentialsWith(makeClientCert(ca)));
-    try {
-      expect((await client.check(good)).code).toBe(0);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET, { tls }, credentialsWith(makeClientCert(ca)));
+    expect((await client.check(good)).code).toBe(0);
   });
 
   it('refuses a client without a certificate', async () => {
-    const server = await start(SET, { tls });
-    const client = connect(server.target, credentialsWith());
-    try {
-      expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET, { tls }, credentialsWith());
+    expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('refuses a client whose certificate another CA issued', async () => {
-    const server = await start(SET, { tls });
-    const client = connect(server.target, credentialsWith(makeClientCert(otherCa)));
-    try {
-      expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET, { tls }, credentialsWith(makeClientCert(otherCa)));
+    expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('refuses plaintext', async () => {
-    const server = await start(SET, { tls });
-    const client = connect(server.target);
-    try {
-      expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET, { tls });
+    expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('serves TLS without client verification when no client CA is given', async () => {
-    const server = await start(SET, { tls: { cert: tls.cert, key: tls.key } });
-    const client = connect(server.target, credentialsWith());
-    try {
-      expect((await client.check(good)).code).toBe(0);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(
+      SET,
+      { tls: { cert: tls.cert, key: tls.key } },
+      credentialsWith(),
+    );
+    expect((await client.check(good)).code).toBe(0);
   });
 });
 
@@ -133,107 +133,72 @@ function nextMessages(stream: grpc.ClientReadableStream<Buffer>, count: number):
 
 describe('grpc.health.v1', () => {
   it('reports SERVING for "" and the Authorization service while loaded', async () => {
-    const server = await start(SET);
-    const client = connect(server.target);
-    try {
-      expect(await client.health('')).toBe('SERVING');
-      expect(await client.health(AUTHZ)).toBe('SERVING');
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET);
+    expect(await client.health('')).toBe('SERVING');
+    expect(await client.health(AUTHZ)).toBe('SERVING');
   });
 
   it('answers NOT_FOUND for an unknown service', async () => {
-    const server = await start(SET);
-    const client = connect(server.target);
-    try {
-      const error = await grpcError(client.health('envoy.service.ratelimit.v3.RateLimitService'));
-      expect(error.code).toBe(grpc.status.NOT_FOUND);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET);
+    const error = await grpcError(client.health('envoy.service.ratelimit.v3.RateLimitService'));
+    expect(error.code).toBe(grpc.status.NOT_FOUND);
   });
 
   it('reports NOT_SERVING and refuses Check before a policy set is loaded', async () => {
-    const server = await start(SET, { unloaded: true });
-    const client = connect(server.target);
-    try {
-      expect(await client.health('')).toBe('NOT_SERVING');
-      expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET, { unloaded: true });
+    expect(await client.health('')).toBe('NOT_SERVING');
+    expect((await grpcError(client.check(good))).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('Watch streams every change until draining ends the stream', async () => {
-    const server = await start(SET, { unloaded: true });
-    const client = connect(server.target);
-    try {
-      const stream = client.watch(AUTHZ);
-      expect(await nextMessages(stream, 1)).toEqual(['NOT_SERVING']);
-      const loaded = nextMessages(stream, 1);
-      server.swap(SET);
-      expect(await loaded).toEqual(['SERVING']);
-      const ended = new Promise((resolve) => stream.on('end', resolve));
-      const draining = nextMessages(stream, 1);
-      const stopped = server.stop(2000);
-      expect(await draining).toEqual(['NOT_SERVING']);
-      await ended;
-      await stopped;
-    } finally {
-      client.close();
-    }
+    const { server, client } = await startConnected(SET, { unloaded: true });
+    const stream = client.watch(AUTHZ);
+    expect(await nextMessages(stream, 1)).toEqual(['NOT_SERVING']);
+    const loaded = nextMessages(stream, 1);
+    server.swap(SET);
+    expect(await loaded).toEqual(['SERVING']);
+    const ended = new Promise((resolve) => stream.on('end', resolve));
+    const draining = nextMessages(stream, 1);
+    const stopped = server.stop(2000);
+    expect(await draining).toEqual(['NOT_SERVING']);
+    await ended;
+    await stopped;
   });
 
   it('Watch sends nothing new for a swap that keeps the status', async () => {
-    const server = await start(SET);
-    const client = connect(server.target);
-    try {
-      const stream = client.watch('');
-      expect(await nextMessages(stream, 1)).toEqual(['SERVING']);
-      const seen: string[] = [];
-      stream.on('data', (bytes: Buffer) => seen.push(decodeHealthResponse(bytes)));
-      server.swap(SET);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(seen).toEqual([]);
-      stream.cancel();
-    } finally {
-      client.close();
-    }
+    const { server, client } = await startConnected(SET);
+    const stream = client.watch('');
+    expect(await nextMessages(stream, 1)).toEqual(['SERVING']);
+    const seen: string[] = [];
+    stream.on('data', (bytes: Buffer) => seen.push(decodeHealthResponse(bytes)));
+    server.swap(SET);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual([]);
+    stream.cancel();
   });
 
   it('refuses a malformed HealthCheckRequest with INVALID_ARGUMENT, on Check and Watch', async () => {
-    const server = await start(SET);
-    const client = connect(server.target);
+    const { client } = await startConnected(SET);
     const raw = client.raw as unknown as {
       HealthCheck: (req: Buffer, md: grpc.Metadata, cb: (error: grpc.ServiceError | null) => void) => void;
       HealthWatch: (req: Buffer, md: grpc.Metadata) => grpc.ClientReadableStream<Buffer>;
     };
-    try {
-      const checkError = await new Promise<grpc.ServiceError | null>((resolve) =>
-        raw.HealthCheck(Buffer.from([0x0a, 0x09]), new grpc.Metadata(), resolve),
-      );
-      expect(checkError?.code).toBe(grpc.status.INVALID_ARGUMENT);
-      const stream = raw.HealthWatch(Buffer.from([0x0a, 0x09]), new grpc.Metadata());
-      stream.on('data', () => {});
-      const watchError = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
-      expect(watchError.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(await client.health('')).toBe('SERVING');
-    } finally {
-      client.close();
-    }
+    const checkError = await new Promise<grpc.ServiceError | null>((resolve) =>
+      raw.HealthCheck(Buffer.from([0x0a, 0x09]), new grpc.Metadata(), resolve),
+    );
+    expect(checkError?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const stream = raw.HealthWatch(Buffer.from([0x0a, 0x09]), new grpc.Metadata());
+    stream.on('data', () => {});
+    const watchError = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    expect(watchError.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await client.health('')).toBe('SERVING');
   });
 
   it('Watch answers SERVICE_UNKNOWN for an unknown service', async () => {
-    const server = await start(SET);
-    const client = connect(server.target);
-    try {
-      const stream = client.watch('nope');
-      expect(await nextMessages(stream, 1)).toEqual(['SERVICE_UNKNOWN']);
-      stream.cancel();
-    } finally {
-      client.close();
-    }
+    const { client } = await startConnected(SET);
+    const stream = client.watch('nope');
+    expect(await nextMessages(stream, 1)).toEqual(['SERVICE_UNKNOWN']);
+    stream.cancel();
   });
 });
 

@@ -6,13 +6,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { observabilityRoutes } from '../../src/observability/routes.js';
 import type { CheckRequestInit, TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { mesh, mtp, policySet, service } from '../support/policies.js';
 import { exact, prefix, rule, rulesMtp, sni } from '../support/rules-policies.js';
-import { type InProcessServer, startWithClient, stopWithClient } from '../support/server.js';
+import { type InProcessServer, serveForFile } from '../support/server.js';
 
 const WEB_ID = 'spiffe://default.zone-1.mesh.local/ns/kuma-demo/sa/web';
 const SET = policySet([
@@ -39,8 +39,7 @@ const request = (certificate: string, extra: Partial<CheckRequestInit> = {}): Ch
 let server: InProcessServer;
 let client: TestClient;
 
-beforeAll(async () => ({ server, client } = await startWithClient(SET)));
-afterAll(() => stopWithClient(server, client));
+serveForFile(SET, (opened) => ({ server, client } = opened));
 
 describe('Check with spec.rules', () => {
   it('allows a MeshIdentity client of another trust domain by its exact SPIFFE ID', async () => {

@@ -2,11 +2,11 @@
  * Check over the wire: a grpc-js client on loopback speaks to the real method path exactly as
  * Envoy does (maps as entries, URL-encoded PEM in source.certificate) and reads the answers.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CheckRequestInit, connect, type DecodedCheckResponse, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { meshDoc, mtp, policySet, service, serviceSubset, subset } from '../support/policies.js';
-import { type InProcessServer, startInProcess, startWithClient, stopWithClient } from '../support/server.js';
+import { serveForFile, startInProcess } from '../support/server.js';
 
 const SET = policySet(
   [
@@ -41,11 +41,9 @@ function request(
 
 const DENIED = { httpStatus: 403, body: 'RBAC: access denied', headers: [] };
 
-let server: InProcessServer;
 let client: TestClient;
 
-beforeAll(async () => ({ server, client } = await startWithClient(SET)));
-afterAll(() => stopWithClient(server, client));
+serveForFile(SET, (opened) => ({ client } = opened));
 
 describe('decisions, one per via', () => {
   it('allows by rule, with an empty ok_response and the deciding policy', async () => {

@@ -1,10 +1,9 @@
 /**
- * The console's HTTP surface on a running `serve`: the static files with their security and cache
+ * The console's HTTP surface on a running service (in this process): the static files with their security and cache
  * headers, `--ui=false`, and the JSON reads GET /decisions/recent, /shadow, /status and
  * /evaluation-order after real Checks.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { EvaluationOrder } from '../../src/console/evaluation-order.js';
@@ -12,7 +11,8 @@ import type { ReloadReport } from '../../src/console/reload-status.js';
 import { CONSOLE_POLICIES } from '../console/fixtures.js';
 import { ensureConsoleBuilt, httpCheck } from '../support/console.js';
 import { servePerTest } from '../support/serve-per-test.js';
-import { killServe, startServe } from '../support/server.js';
+import { policyDir } from '../support/temp-files.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
@@ -26,13 +26,12 @@ interface StatusBody {
   readonly lastFailedReload: ReloadReport | null;
 }
 
-const serve = servePerTest();
+const serve = servePerTest(serveInProcess);
 let dir: string;
 
 beforeAll(() => {
   ensureConsoleBuilt();
-  dir = mkdtempSync(join(tmpdir(), 'mtp-console-http-'));
-  writeFileSync(join(dir, 'policies.yaml'), CONSOLE_POLICIES);
+  dir = policyDir({ 'policies.yaml': CONSOLE_POLICIES }, 'mtp-console-http-');
 });
 
 const get = (port: number, path: string, headers: Record<string, string> = {}) =>
@@ -73,8 +72,11 @@ describe('GET /ui/', () => {
 
   it('is off with --ui=false and with MTP_AUTHZ_UI=false; the JSON reads stay', async () => {
     const off = (await serve(['--policies', dir, '--ui=false'])).server;
-    const byEnv = await startServe(['--policies', dir], { MTP_AUTHZ_UI: 'false' });
-    onTestFinished(() => killServe(byEnv));
+    const byEnv = await serveInProcess(['--policies', dir], { MTP_AUTHZ_UI: 'false' });
+    onTestFinished(() => {
+      byEnv.kill();
+      return byEnv.exited.then(() => undefined);
+    });
     for (const [how, server] of [
       ['flag', off],
       ['env', byEnv],
@@ -181,9 +183,9 @@ describe('GET /shadow, /status and /evaluation-order', () => {
   });
 
   it('reports the generation, cache ratios and a failed reload with every violation', async () => {
-    const own = mkdtempSync(join(tmpdir(), 'mtp-console-status-'));
-    writeFileSync(join(own, 'policies.yaml'), CONSOLE_POLICIES);
-    const { server, client } = await serve(['--policies', own]);
+    const own = policyDir({ 'policies.yaml': CONSOLE_POLICIES }, 'mtp-console-status-');
+    // The bad file below is written whole: a short stability window spares most of the default second.
+    const { server, client } = await serve(['--policies', own, '--reload-stability-window', '200ms']);
     await client.check(httpCheck('spiffe://default/web', 'spiffe://default/backend'));
     await client.check(httpCheck('spiffe://default/web', 'spiffe://default/backend'));
     const status = async () => (await (await get(server.httpPort, '/status')).json()) as StatusBody;

@@ -1,28 +1,17 @@
 /**
  * `npm run demo` end to end: the real server on examples/policies, real certificates, Envoy-shaped
- * Check calls. Needs `dist/` (built here when missing) and the openssl CLI.
+ * Check calls. Needs `dist/` (built here when missing or older than the sources).
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO as ROOT } from '../support/server.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 
 describe('npm run demo', () => {
-  beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'cli.js'))) {
-      execFileSync(
-        process.execPath,
-        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-        {
-          cwd: ROOT,
-        },
-      );
-    }
-  }, 120_000);
+  beforeAll(() => ensureBuilt(), 120_000);
 
   it('answers every scenario of the MeshTrafficPermission page as expected', async () => {
     const { stdout } = await run(process.execPath, [join(ROOT, 'scripts', 'demo.mjs')], {

@@ -10,6 +10,7 @@ import { connect, decodeHealthResponse, encodeCheckRequest, type TestClient } fr
 import { makeWorkloadCert } from '../support/certs.js';
 import { mtp, policySet, service } from '../support/policies.js';
 import { type InProcessServer, startInProcess } from '../support/server.js';
+import { grpcRequestHeaders } from '../../kit/wire.mjs';
 
 const SET = policySet([mtp('allow-web', service('backend'), [[service('web'), 'Allow']])]);
 const REQUEST = encodeCheckRequest({
@@ -36,12 +37,7 @@ async function session(port: number): Promise<ClientHttp2Session> {
 
 /** A Check stream whose request is sent but not ended: the server holds it open. */
 function openCheck(h2: ClientHttp2Session) {
-  const stream = h2.request({
-    ':method': 'POST',
-    ':path': '/envoy.service.auth.v3.Authorization/Check',
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  });
+  const stream = h2.request(grpcRequestHeaders());
   stream.on('error', () => {});
   const frame = Buffer.alloc(5 + REQUEST.length);
   frame.writeUInt32BE(REQUEST.length, 1);

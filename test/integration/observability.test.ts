@@ -1,43 +1,29 @@
 /**
- * Observability as an operator sees it: real Checks against the running CLI, then /metrics read
+ * Observability as an operator sees it: real Checks against the running service (in this process), then /metrics read
  * with a real Prometheus text parser, decision log lines on stdout, shadow policies, /policies,
  * /explain, and the Grafana dashboard's queries against the live metric names.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { dashboardMetricNames } from '../support/dashboard.js';
 import { type MetricFamily, parseMetrics, sampleValue, seriesOf } from '../support/prom-parse.js';
-import { ensureBuilt, type ServeProcess, startServe } from '../support/server.js';
+import { mtp, service } from '../support/policies.js';
+import { policiesYaml } from '../support/policy-yaml.js';
+import { type ServedHere, serveInProcess } from '../support/serve-in-process.js';
+import { policyDir } from '../support/temp-files.js';
 
-const POLICIES = `type: MeshTrafficPermission
-name: allow-web
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshService, name: web}
-      default: {action: Allow}
-    - targetRef: {kind: MeshService, name: evil}
-      default: {action: Deny}
-    - targetRef: {kind: MeshService, name: ops}
-      default: {action: AllowWithShadowDeny}
----
-# Tried on live traffic, not enforced: would lock web out of backend.
-type: MeshTrafficPermission
-name: a-try-lockdown
-mesh: default
-labels:
-  kuma.io/effect: shadow
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshService, name: web}
-      default: {action: Deny}
-`;
+const POLICIES = policiesYaml(
+  mtp('allow-web', service('backend'), [
+    [service('web'), 'Allow'],
+    [service('evil'), 'Deny'],
+    [service('ops'), 'AllowWithShadowDeny'],
+  ]),
+  // Tried on live traffic, not enforced: would lock web out of backend.
+  mtp('a-try-lockdown', service('backend'), [[service('web'), 'Deny']], {
+    labels: { 'kuma.io/effect': 'shadow' },
+  }),
+);
 
 const cert = (service: string, m = 'default') =>
   makeWorkloadCert({ uris: [`spiffe://${m}/${service}`] }).urlEncoded;
@@ -61,7 +47,7 @@ function request(
   };
 }
 
-let server: ServeProcess & { grpcTarget: string; httpPort: number };
+let server: ServedHere;
 let client: TestClient;
 let metrics: Map<string, MetricFamily>;
 
@@ -75,10 +61,7 @@ async function scrape(): Promise<Map<string, MetricFamily>> {
 const checks = (labels: Record<string, string>) => sampleValue(metrics, 'mtp_authz_checks_total', labels);
 
 beforeAll(async () => {
-  ensureBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'mtp-obs-'));
-  writeFileSync(join(dir, 'policies.yaml'), POLICIES);
-  server = await startServe(['--policies', dir]);
+  server = await serveInProcess(['--policies', policyDir({ 'policies.yaml': POLICIES })]);
   client = connect(server.grpcTarget);
   const send = async (n: number, certificate: string | undefined) => {
     for (let i = 0; i < n; i++) await client.check(request(certificate, undefined, `req-${i}`));

@@ -1,7 +1,7 @@
 /**
- * `--max-policy-bytes` against the running CLI: a policy set over the cap is refused at start-up
- * with the reason, and a reload over it fails like any bad reload — the last good set keeps
- * serving, the service is marked stale, and the reason is logged.
+ * `--max-policy-bytes` against the running service (the CLI for the exit code): a policy set over the cap is
+ * refused at start-up with the reason, and a reload over it fails like any bad reload — the last good set
+ * keeps serving, the service is marked stale, and the reason is logged.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { makeWorkloadCert } from '../support/certs.js';
 import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { servePerTest } from '../support/serve-per-test.js';
 import { spawnServe } from '../support/server.js';
 
@@ -19,7 +20,7 @@ const padded = (text: string, bytes: number): string => `${text}#${'x'.repeat(by
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-const start = servePerTest();
+const start = servePerTest(serveInProcess);
 
 describe('--max-policy-bytes', () => {
   it('a reload over the cap keeps the last good set serving, marks it stale and logs why', async () => {

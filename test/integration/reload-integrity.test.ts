@@ -1,35 +1,32 @@
 /**
- * Reload integrity against the running CLI: a half-written policy file is never served, SIGTERM
+ * Reload integrity against the running service (in this process; the CLI for SIGTERM): a half-written policy file is never served, SIGTERM
  * during a reload (admin writes queued, a health Watch open) exits 0 within `--shutdown-grace`,
  * concurrent admin writes share reloads, and each reload logs only warnings not logged before.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { servePerTest } from '../support/serve-per-test.js';
-import type { StartedServe } from '../support/server.js';
-import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
+import { serveInProcess } from '../support/serve-in-process.js';
+import { mtp, service } from '../support/policies.js';
+import { ALLOW_ALL_YAML, DENY_ALL_YAML, mtpYaml } from '../support/policy-yaml.js';
+import { policyDir, tempDir } from '../support/temp-files.js';
 
 const ALLOW_ALL = ALLOW_ALL_YAML;
-const DENY_ALL = ALLOW_ALL.replace('allow-all', 'deny-all').replace('Allow', 'Deny');
+const DENY_ALL = DENY_ALL_YAML;
 /** More specific than allow-all (MeshService): it overrides it for web → backend. */
-const DENY_WEB = `type: MeshTrafficPermission
-name: deny-web
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: MeshService, name: web}
-      default: {action: Deny}
-`;
+const DENY_WEB = mtpYaml(mtp('deny-web', service('backend'), [[service('web'), 'Deny']]));
 
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-const start = servePerTest();
+// The service in this process; the SIGTERM tests spawn the CLI, since the signal and the exit
+// code are what they test, and so does the test of shared reloads (see there).
+const start = servePerTest(serveInProcess);
+const startCli = servePerTest();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function decision(c: TestClient): Promise<{ code: number; policy?: string }> {
@@ -38,40 +35,31 @@ async function decision(c: TestClient): Promise<{ code: number; policy?: string 
   return { code: answer.code, ...(policy ? { policy } : {}) };
 }
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mtp-integrity-'));
-}
-
-async function metric(s: StartedServe, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(
+  s: { httpPort: number },
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text();
   return sampleValue(parseMetrics(text), name, labels) ?? Number.NaN;
 }
 
-function mtp(name: string, service: string): string {
-  return `type: MeshTrafficPermission
-name: ${name}
-mesh: default
-spec:
-  targetRef: {kind: MeshService, name: ${service}}
-  from:
-    - targetRef: {kind: MeshService, name: client-${service}}
-      default: {action: Allow}
-`;
-}
+/** Lets client-<target> call <target>. */
+const clientPolicy = (name: string, target: string): string =>
+  mtpYaml(mtp(name, service(target), [[service(`client-${target}`), 'Allow']]));
 
-function put(s: StartedServe, name: string): Promise<{ status: number; body: string }> {
+function put(s: { httpPort: number }, name: string): Promise<{ status: number; body: string }> {
   return fetch(`http://127.0.0.1:${s.httpPort}/meshes/default/meshtrafficpermissions/${name}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/yaml' },
-    body: mtp(name, `svc-${name}`),
+    body: clientPolicy(name, `svc-${name}`),
   }).then(async (res) => ({ status: res.status, body: await res.text() }));
 }
 
 describe('a half-written policy file', () => {
   it('an in-place writer pausing after a complete document (longer than the debounce) never changes a decision', async () => {
-    const dir = tempDir();
+    const dir = policyDir({ 'policy.yaml': DENY_ALL }, 'mtp-integrity-');
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, DENY_ALL);
     const { server: s, client: c } = await start(['--policies', dir]);
     expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
 
@@ -103,11 +91,11 @@ describe('a half-written policy file', () => {
 describe('SIGTERM during a reload', () => {
   for (const workers of ['1', '2']) {
     it(`with admin writes queued and a health Watch open exits 0 within --shutdown-grace (--workers ${workers})`, async () => {
-      const dir = tempDir();
-      const state = tempDir();
+      const dir = tempDir('mtp-integrity-');
+      const state = tempDir('mtp-integrity-');
       const file = join(dir, 'policy.yaml');
       writeFileSync(file, ALLOW_ALL);
-      const { server: s, client: c } = await start([
+      const { server: s, client: c } = await startCli([
         '--policies',
         dir,
         '--admin-state-dir',
@@ -161,11 +149,14 @@ describe('SIGTERM during a reload', () => {
 
 describe('admin writes', () => {
   it('arriving together share reloads instead of one full reload each (1 000 stored resources)', async () => {
-    const state = tempDir();
+    const state = tempDir('mtp-integrity-');
     const mtps = join(state, 'meshtrafficpermissions', 'default');
     mkdirSync(mtps, { recursive: true });
-    for (let i = 0; i < 1000; i++) writeFileSync(join(mtps, `p-${i}.yaml`), mtp(`p-${i}`, `svc-${i}`));
-    const { server: s } = await start(['--admin-state-dir', state]);
+    for (let i = 0; i < 1000; i++)
+      writeFileSync(join(mtps, `p-${i}.yaml`), clientPolicy(`p-${i}`, `svc-${i}`));
+    // The built CLI: how writes share reloads depends on the loader's own thread, which only the
+    // compiled service has.
+    const { server: s } = await startCli(['--admin-state-dir', state]);
 
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => put(s, `together-${i}`)));
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(201));
@@ -183,7 +174,7 @@ describe('admin writes', () => {
 
 describe('policy warnings', () => {
   it('each reload logs only warnings no earlier load logged', async () => {
-    const dir = tempDir();
+    const dir = tempDir('mtp-integrity-');
     const withUnknownField = (name: string, field: string) =>
       ALLOW_ALL.replace('allow-all', name).replace('spec:\n', `spec:\n  ${field}: 1\n`);
     writeFileSync(join(dir, 'a.yaml'), withUnknownField('a', 'extraA'));

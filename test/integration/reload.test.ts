@@ -1,36 +1,39 @@
 /**
- * Hot reload against the running CLI: every way files really change (in-place writes, editors'
+ * Hot reload against the running service (in this process; SIGHUP on the CLI): every way files really change (in-place writes, editors'
  * rename, deletes, new subdirectories, a Kubernetes ConfigMap `..data` swap, SIGHUP) switches
  * decisions; an invalid edit changes nothing but logs; a reload storm never fails a Check.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
 import { servePerTest, type Served } from '../support/serve-per-test.js';
-import type { StartedServe } from '../support/server.js';
-import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
+import { type ServedHere, serveInProcess } from '../support/serve-in-process.js';
+import type { ServerLines } from '../../kit/serve.mjs';
+import { mesh, mtp, service } from '../support/policies.js';
+import { ALLOW_ALL_YAML, DENY_ALL_YAML, mtpYaml } from '../support/policy-yaml.js';
+import { policyDir, tempDir } from '../support/temp-files.js';
 
 const ALLOW_ALL = ALLOW_ALL_YAML;
-const DENY_ALL = ALLOW_ALL.replace('allow-all', 'deny-all').replace('Allow', 'Deny');
-const DENY_BACKEND = `type: MeshTrafficPermission
-name: deny-backend
-spec:
-  targetRef: {kind: MeshService, name: backend}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Deny}
-`;
+const DENY_ALL = DENY_ALL_YAML;
+const DENY_BACKEND = mtpYaml(mtp('deny-backend', service('backend'), [[mesh(), 'Deny']]));
 
 const WEB = makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded;
 const REQUEST = { source: { certificate: WEB }, destination: { principal: 'spiffe://default/backend' } };
 
-const start = servePerTest();
+// The service in this process; the SIGHUP test spawns the CLI, since the signal is what it tests.
+const start = servePerTest(serveInProcess);
+const startCli = servePerTest();
 
-function serve(policies: string, ...args: string[]): Promise<Served> {
+/**
+ * Where a test writes its files whole, a short stability window spares each reload most of the
+ * default second; the in-place writer's test keeps the default, since the window is its subject.
+ */
+const WHOLE_FILES = ['--reload-stability-window', '200ms'];
+
+function serve(policies: string, ...args: string[]): Promise<Served<ServedHere>> {
   return start(['--policies', policies, ...args]);
 }
 
@@ -45,19 +48,14 @@ async function decision(c: TestClient): Promise<{ code: number; via?: string; po
 }
 
 /** Waits for the reload that makes `generation` serve. */
-function reloaded(s: StartedServe, generation: number) {
+function reloaded(s: ServerLines, generation: number) {
   return s.waitForLog((l) => l.msg === 'policies reloaded' && l.generation === generation, 10_000);
-}
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mtp-reload-'));
 }
 
 describe('reload on file changes', () => {
   it('an in-place write, even in several partial steps, switches decisions once complete', async () => {
-    const dir = tempDir();
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, ALLOW_ALL);
     const { server: s, client: c } = await serve(dir);
     expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
 
@@ -69,9 +67,8 @@ describe('reload on file changes', () => {
   });
 
   it("an editor's write-temp-then-rename switches decisions", async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
-    const { server: s, client: c } = await serve(dir);
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
     writeFileSync(join(dir, '.policy.yaml.swp'), DENY_ALL);
     renameSync(join(dir, '.policy.yaml.swp'), join(dir, 'policy.yaml'));
     await reloaded(s, 2);
@@ -79,10 +76,8 @@ describe('reload on file changes', () => {
   });
 
   it('a deleted file stops applying', async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'allow.yaml'), ALLOW_ALL);
-    writeFileSync(join(dir, 'deny-backend.yaml'), DENY_BACKEND);
-    const { server: s, client: c } = await serve(dir);
+    const dir = policyDir({ 'allow.yaml': ALLOW_ALL, 'deny-backend.yaml': DENY_BACKEND }, 'mtp-reload-');
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
     expect(await decision(c)).toEqual({ code: 7, policy: 'deny-backend' });
     rmSync(join(dir, 'deny-backend.yaml'));
     await reloaded(s, 2);
@@ -90,9 +85,8 @@ describe('reload on file changes', () => {
   });
 
   it('a new subdirectory and the files later written into it are picked up', async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'allow.yaml'), ALLOW_ALL);
-    const { server: s, client: c } = await serve(dir);
+    const dir = policyDir({ 'allow.yaml': ALLOW_ALL }, 'mtp-reload-');
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
     mkdirSync(join(dir, 'team-a'));
     await reloaded(s, 2);
     writeFileSync(join(dir, 'team-a', 'deny-backend.yaml'), DENY_BACKEND);
@@ -101,12 +95,12 @@ describe('reload on file changes', () => {
   });
 
   it('a Kubernetes ConfigMap update (..data symlink swapped to a new directory) switches decisions', async () => {
-    const dir = tempDir();
+    const dir = tempDir('mtp-reload-');
     mkdirSync(join(dir, '..2026_11_22_10_00_00.000000001'));
     writeFileSync(join(dir, '..2026_11_22_10_00_00.000000001', 'policy.yaml'), ALLOW_ALL);
     symlinkSync('..2026_11_22_10_00_00.000000001', join(dir, '..data'));
     symlinkSync('..data/policy.yaml', join(dir, 'policy.yaml'));
-    const { server: s, client: c } = await serve(dir);
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
     expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
 
     // What the kubelet does: write the new version beside the old, then atomically swap ..data.
@@ -120,9 +114,8 @@ describe('reload on file changes', () => {
   });
 
   it('SIGHUP reloads even when nothing changed, with a new generation', async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'policy.yaml'), ALLOW_ALL);
-    const { server: s, client: c } = await serve(dir);
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
+    const { server: s, client: c } = await startCli(['--policies', dir]);
     s.kill('SIGHUP');
     await reloaded(s, 2);
     const ready = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`);
@@ -130,11 +123,20 @@ describe('reload on file changes', () => {
     expect(await decision(c)).toEqual({ code: 0, policy: 'allow-all' });
   });
 
+  it('a directory reached through a symlink is watched too, as the loader reads it', async () => {
+    const elsewhere = tempDir('mtp-reload-');
+    const dir = policyDir({ 'allow.yaml': ALLOW_ALL }, 'mtp-reload-');
+    symlinkSync(elsewhere, join(dir, 'team-b'));
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
+    writeFileSync(join(elsewhere, 'deny-backend.yaml'), DENY_BACKEND);
+    expect((await reloaded(s, 2)).policies).toBe(2);
+    expect(await decision(c)).toEqual({ code: 7, policy: 'deny-backend' });
+  });
+
   it('a policy file given directly (not its directory) is watched too', async () => {
-    const dir = tempDir();
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, ALLOW_ALL);
-    const { server: s, client: c } = await serve(file);
+    const { server: s, client: c } = await serve(file, ...WHOLE_FILES);
     writeFileSync(file, DENY_ALL);
     await reloaded(s, 2);
     expect(await decision(c)).toEqual({ code: 7, policy: 'deny-all' });
@@ -143,10 +145,9 @@ describe('reload on file changes', () => {
 
 describe('a bad change never replaces good policies', () => {
   it('keeps serving the last good set, logs every violation, and recovers on the next good write', async () => {
-    const dir = tempDir();
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, ALLOW_ALL);
-    const { server: s, client: c } = await serve(dir);
+    const { server: s, client: c } = await serve(dir, ...WHOLE_FILES);
 
     writeFileSync(
       file,
@@ -179,15 +180,14 @@ describe('a bad change never replaces good policies', () => {
   });
 });
 
-async function scrape(s: StartedServe) {
+async function scrape(s: { httpPort: number }) {
   return parseMetrics(await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text());
 }
 
 describe('reload storm', () => {
   it('no Check fails and every answer is the decision of one of the two sets', async () => {
-    const dir = tempDir();
+    const dir = policyDir({ 'policy.yaml': ALLOW_ALL }, 'mtp-reload-');
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, ALLOW_ALL);
     // A storm of whole-file rewrites, each announced by SIGHUP: no need to wait for files to settle.
     const { server: s, client: c } = await serve(dir, '--reload-stability-window', '0s');
 

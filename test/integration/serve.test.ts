@@ -16,36 +16,15 @@ import {
   grpcError,
 } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { mtp, service } from '../support/policies.js';
+import { policiesYaml } from '../support/policy-yaml.js';
 import { ensureBuilt, type ServeProcess, spawnServe, startServe } from '../support/server.js';
+import { grpcRequestHeaders } from '../../kit/wire.mjs';
 
-const POLICIES = `type: MeshTrafficPermission
-name: allow-web
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: backend
-  from:
-    - targetRef:
-        kind: MeshService
-        name: web
-      default:
-        action: Allow
----
-type: MeshTrafficPermission
-name: try-ops
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: backend
-  from:
-    - targetRef:
-        kind: MeshService
-        name: ops
-      default:
-        action: AllowWithShadowDeny
-`;
+const POLICIES = policiesYaml(
+  mtp('allow-web', service('backend'), [[service('web'), 'Allow']]),
+  mtp('try-ops', service('backend'), [[service('ops'), 'AllowWithShadowDeny']]),
+);
 
 const INVALID = `type: MeshTrafficPermission
 name: broken
@@ -198,12 +177,7 @@ describe('SIGTERM', () => {
     const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
     frame.writeUInt32BE(message.length, 1);
     const session = http2.connect(`http://${server.grpcTarget}`);
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/envoy.service.auth.v3.Authorization/Check',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
+    const stream = session.request(grpcRequestHeaders());
     let data = Buffer.alloc(0);
     let grpcStatus: string | undefined;
     stream.on('data', (chunk: Buffer) => {
@@ -240,12 +214,7 @@ describe('SIGTERM', () => {
     const server = await serve(['--policies', policies, '--shutdown-grace', '1s']);
     const session = http2.connect(`http://${server.grpcTarget}`);
     session.on('error', () => {});
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/envoy.service.auth.v3.Authorization/Check',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
+    const stream = session.request(grpcRequestHeaders());
     stream.on('error', () => {});
     stream.write(Buffer.from([0, 0, 0, 0, 50]));
     await new Promise((resolve) => setTimeout(resolve, 100));

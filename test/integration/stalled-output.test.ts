@@ -12,16 +12,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
 import { parseMetrics, sampleValue } from '../support/prom-parse.js';
+import { ALLOW_ALL_YAML } from '../support/policy-yaml.js';
 import { ensureBuilt, REPO } from '../support/server.js';
 
-const ALLOW_ALL = `type: MeshTrafficPermission
-name: allow-all
-spec:
-  targetRef: {kind: Mesh}
-  from:
-    - targetRef: {kind: Mesh}
-      default: {action: Allow}
-`;
+const ALLOW_ALL = ALLOW_ALL_YAML;
 const REQUEST = {
   source: { certificate: makeWorkloadCert({ uris: ['spiffe://default/web'] }).urlEncoded },
   destination: { principal: 'spiffe://default/backend' },

@@ -1,7 +1,7 @@
 /**
- * Token lifetime and revocation against the running CLI: `validFor` past `--max-token-lifetime`
- * is refused (400 from the API, exit 2 from `mtp-authz token`), tokens carry a `jti`, and a token
- * whose id or user appears in `--token-revocation-list` is refused with 401 as soon as the list
+ * Token lifetime and revocation against the running service (the CLI for exit codes): `validFor` past
+ * `--max-token-lifetime` is refused (400 from the API, exit 2 from `mtp-authz token`), tokens carry a `jti`,
+ * and a token whose id or user appears in `--token-revocation-list` is refused with 401 as soon as the list
  * changes.
  */
 import { spawnSync } from 'node:child_process';
@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { issueToken, signingKeyFromBytes } from '../../src/admin/tokens.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { servePerTest } from '../support/serve-per-test.js';
-import { REPO, type StartedServe } from '../support/server.js';
+import { REPO } from '../support/server.js';
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes-for-tests';
 const RBAC = `type: AccessRoleBinding
@@ -21,7 +22,7 @@ roles: [admin]
 `;
 const UNAUTHENTICATED = { status: 401, title: 'Unauthenticated', detail: 'Invalid authentication data' };
 
-const start = servePerTest();
+const start = servePerTest(serveInProcess);
 
 function files() {
   const dir = mkdtempSync(join(tmpdir(), 'mtp-token-life-'));
@@ -39,7 +40,7 @@ function replace(file: string, text: string): void {
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString());
 
-async function issue(s: StartedServe, body: unknown): Promise<{ status: number; text: string }> {
+async function issue(s: { httpPort: number }, body: unknown): Promise<{ status: number; text: string }> {
   const res = await fetch(`http://127.0.0.1:${s.httpPort}/tokens/user`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -49,7 +50,7 @@ async function issue(s: StartedServe, body: unknown): Promise<{ status: number; 
 }
 
 async function write(
-  s: StartedServe,
+  s: { httpPort: number },
   token: string,
   name: string,
 ): Promise<{ status: number; json: unknown }> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TestClient } from '../authz/wire.js';
 import { makeWorkloadCert } from '../support/certs.js';
+import { policyDir } from '../support/temp-files.js';
 import { lowestPriority, raisePriority, restorePriority } from '../support/priority.js';
 import { ensureBuilt, killServe, type StartedServe, startServe } from '../support/server.js';
 
@@ -118,9 +119,7 @@ let client: TestClient | undefined;
 
 beforeAll(async () => {
   ensureBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'mtp-explain-load-'));
-  writeFileSync(join(dir, 'policy.yaml'), POLICIES);
-  server = await startServe(['--policies', dir]);
+  server = await startServe(['--policies', policyDir({ 'policy.yaml': POLICIES })]);
   client = connect(server.grpcTarget);
   // What is measured is this server's Check thread against its own explanations (see priority.ts).
   raisePriority(server.child.pid);

@@ -13,28 +13,13 @@ import {
   DROP_SUMMARY_MESSAGE,
   sourceSpiffeId,
 } from '../../src/observability/decision-log.js';
-import { client, dest } from '../support/policies.js';
+import { byRule, client, dest } from '../support/policies.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 
-const DENY: Decision = {
-  action: 'Deny',
-  via: 'rule',
-  decidedBy: { policy: 'deny-orders', fromIndex: 2 },
-  policies: ['allow-all', 'deny-orders'],
-};
-const SHADOW_DENY: Decision = {
-  action: 'AllowWithShadowDeny',
-  via: 'rule',
-  decidedBy: { policy: 'try-out', fromIndex: 0 },
-  policies: ['try-out'],
-};
-const ALLOW: Decision = {
-  action: 'Allow',
-  via: 'rule',
-  decidedBy: { policy: 'allow-all', fromIndex: 0 },
-  policies: ['allow-all'],
-};
+const DENY = byRule('Deny', 'deny-orders', 2, ['allow-all', 'deny-orders']);
+const SHADOW_DENY = byRule('AllowWithShadowDeny', 'try-out', 0);
+const ALLOW = byRule('Allow', 'allow-all', 0);
 
 const denyEntry: DecisionLogEntry = {
   decision: DENY,
@@ -99,7 +84,7 @@ describe('decision log lines', () => {
 
   it('names the rule of a spec.rules policy that decided: fromIndex null, ruleIndex set', () => {
     const { log, lines } = setup();
-    const byRule: Decision = {
+    const ruleDecision: Decision = {
       action: 'Deny',
       via: 'rule',
       decidedBy: {
@@ -109,7 +94,7 @@ describe('decision log lines', () => {
       },
       policies: ['backend'],
     };
-    log.record({ ...denyEntry, decision: byRule });
+    log.record({ ...denyEntry, decision: ruleDecision });
     expect(lines[0]).toMatchObject({ policy: 'backend', fromIndex: null, ruleIndex: 1 });
   });
 

@@ -8,9 +8,9 @@ import { compileTables } from '../../src/policy/compile.js';
 import type { LoadResult } from '../../src/policy/load.js';
 import type { PolicyIssue, PolicySet } from '../../src/policy/types.js';
 import { Reloader } from '../../src/policy/reload.js';
-import { ServiceState } from '../../src/authz/state.js';
 import { policySet } from '../support/policies.js';
 import { logSink } from '../support/log-sink.js';
+import { servingState } from '../support/state.js';
 
 const warning = (message: string): PolicyIssue => ({
   file: 'a.yaml',
@@ -21,13 +21,7 @@ const warning = (message: string): PolicyIssue => ({
 });
 
 function setup(results: LoadResult[], initial: PolicySet = policySet([])) {
-  const state = new ServiceState({
-    ...compileTables(initial, 1),
-    set: initial,
-    generation: 1,
-    loadedAt: new Date(),
-    files: [],
-  });
+  const state = servingState(initial);
   const { lines, stream } = logSink();
   const changed: string[][] = [];
   let loads = 0;

@@ -2,10 +2,10 @@
  * Half-written files: a changed file is read only once it has kept its size and times for the
  * stability window, and a file that moves while it is read makes the load unusable.
  */
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { tempDir } from '../support/temp-files.js';
 
 vi.mock('../../src/policy/settle.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../src/policy/settle.js')>();
@@ -29,9 +29,7 @@ spec:
       default: {action: Allow}
 `;
 
-function dir(): string {
-  return mkdtempSync(join(tmpdir(), 'mtp-settle-'));
-}
+const dir = (): string => tempDir('mtp-settle-');
 
 describe('waitUntilSettled', () => {
   it('waits until a file has stayed unchanged for the whole window, counted from its last change', async () => {

@@ -1,5 +1,5 @@
 /**
- * The import graph of src/, read with the TypeScript compiler's own parser: every `import`,
+ * The import graph of a folder (src/, kit/), read with the TypeScript compiler's own parser: every `import`,
  * `export … from` and `import()` of every module, and whether it survives compilation (a type-only
  * import does not).
  */
@@ -21,7 +21,9 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
+    return (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) || entry.name.endsWith('.mjs')
+      ? [path]
+      : [];
   });
 }
 

@@ -1,6 +1,6 @@
 /** Builders for typed policies, so engine tests do not depend on the YAML loader. */
 import { clientFromUris, makeDestination } from '../../src/decision/identity.js';
-import type { Client, Destination } from '../../src/decision/types.js';
+import type { Client, Decision, Destination } from '../../src/decision/types.js';
 import type {
   Action,
   MeshResource,
@@ -68,4 +68,51 @@ export function client(
     for (const v of typeof value === 'string' ? [value] : value) uris.push(`kuma://${key}/${v}`);
   }
   return clientFromUris(uris);
+}
+
+/** The label that makes a policy a shadow policy. */
+export const SHADOW = { 'kuma.io/effect': 'shadow' } as const;
+
+/** Enforced: everyone may call backend. Shadow: a new policy that would deny orders. */
+export const SHADOW_DENY_ORDERS = (() => {
+  const allowAll = mtp('allow-all', mesh(), [[mesh(), 'Allow']]);
+  const tryDenyOrders = mtp(
+    'try-deny-orders',
+    service('backend'),
+    [[subset({ 'kuma.io/service': 'orders' }), 'Deny']],
+    {
+      labels: SHADOW,
+    },
+  );
+  return {
+    allowAll,
+    tryDenyOrders,
+    set: policySet([allowAll, tryDenyOrders], [meshDoc('default', 'strict')]),
+  };
+})();
+
+/**
+ * {x=1,y=1,z=1} conflicts with each of a ring of subsets, so it is not in their component; but that
+ * component names x, y and z = 1, so its atom for such a client contains it (Kuma gives an atom
+ * the last entry of the whole list it contains): AllowWithShadowDeny, while the entry's own
+ * component ends with the broader Allow.
+ */
+export const RING_POLICY = mtp('p', mesh(), [
+  [subset({ x: '1', y: '1', z: '1' }), 'AllowWithShadowDeny'],
+  [subset({ x: '1', y: '2' }), 'Deny'],
+  [subset({ y: '1', z: '2' }), 'Deny'],
+  [subset({ z: '1', x: '2' }), 'Deny'],
+  [subset({ x: '1', z: '2' }), 'Deny'],
+  [subset({ y: '1', x: '2' }), 'Deny'],
+  [subset({ x: '1', y: '1', z: '1', w: '1' }), 'Allow'],
+]);
+
+/** A decision by a rule: `policy`'s from entry `fromIndex`, among the `policies` evaluated. */
+export function byRule(
+  action: Action,
+  policy: string,
+  fromIndex: number,
+  policies: readonly string[] = [policy],
+): Decision {
+  return { action, via: 'rule', decidedBy: { policy, fromIndex }, policies };
 }

@@ -55,15 +55,20 @@ export function randomRef(r: Random, topLevel: boolean): TargetRef {
   }
 }
 
+/** A from list of 1–4 entries: targetRefs by `ref` (not top-level), any action. */
+export function randomFrom(
+  r: Random,
+  ref: (r: Random, topLevel: boolean) => TargetRef,
+): (readonly [TargetRef, Action])[] {
+  return Array.from({ length: 1 + Math.floor(r() * 4) }, () => [ref(r, false), pick(r, ACTIONS)] as const);
+}
+
 /** 1–4 policies with distinct sort names (Kuma's own order of equal names is unspecified). */
 export function randomPolicies(r: Random): MeshTrafficPermission[] {
   const count = 1 + Math.floor(r() * 4);
   const displays = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5'].sort(() => r() - 0.5);
   return Array.from({ length: count }, (_, i) => {
-    const from = Array.from(
-      { length: 1 + Math.floor(r() * 4) },
-      () => [randomRef(r, false), pick(r, ACTIONS)] as const,
-    );
+    const from = randomFrom(r, randomRef);
     const labels: Record<string, string> = {};
     if (r() < 0.25) labels['kuma.io/origin'] = pick(r, ['global', 'zone']);
     const display = r();

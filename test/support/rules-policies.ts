@@ -1,7 +1,6 @@
 /** Builders for `spec.rules` policies (Kuma 2.12+), beside the from builders of policies.ts. */
 import type { MeshTrafficPermission, MtpRule, RuleMatch, TargetRef } from '../../src/policy/types.js';
-
-const SOURCE = { file: 'test.yaml', line: 1, col: 1 };
+import { mtp } from './policies.js';
 
 export const exact = (value: string): RuleMatch => ({ spiffeID: { type: 'Exact', value } });
 export const prefix = (value: string): RuleMatch => ({ spiffeID: { type: 'Prefix', value } });
@@ -22,14 +21,7 @@ export function rulesMtp(
   options: { mesh?: string; labels?: Record<string, string>; namespace?: string } = {},
 ): MeshTrafficPermission {
   return {
-    type: 'MeshTrafficPermission',
-    name,
-    mesh: options.mesh ?? 'default',
-    labels: options.labels ?? {},
-    form: 'universal',
-    source: SOURCE,
-    targetRef,
-    from: [],
+    ...mtp(name, targetRef, [], options),
     rules,
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
   };

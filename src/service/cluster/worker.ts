@@ -4,8 +4,7 @@ import type { Logger } from '../../observability/log.js';
 import { METRIC_NAMES } from '../../observability/metrics.js';
 import type { Settings } from '../../settings/settings.js';
 import { startChecks } from '../checks.js';
-import { StartError } from '../open.js';
-import { callGrace, exitAfterFlush, exitDeadline, type ProcessPort } from '../signals.js';
+import { callGrace, exitAfterFlush, exitDeadline, type ProcessPort, startOrExit } from '../signals.js';
 import { type FromWorker, isMessage, type ToWorker } from './messages.js';
 import { PushedStore } from './pushed-store.js';
 
@@ -14,18 +13,12 @@ const WORKER_INDEX = Number(process.env.MTP_AUTHZ_WORKER_INDEX ?? '0');
 
 /** A worker: the Check half of `serve` (no HTTP port), answering the primary's requests. */
 export async function serveWorker(settings: Settings, log: Logger, port: ProcessPort): Promise<void> {
-  let service;
+  // With --store the primary owns the store: its texts come from there before the first load.
   let pushed: PushedStore | undefined;
-  try {
-    // With --store the primary owns the store: its texts come from there before the first load.
+  const { state, registry, reloader, grpc, decisionLog } = await startOrExit(port, log, async () => {
     pushed = settings.store === undefined ? undefined : await PushedStore.receive(port);
-    service = await startChecks(settings, { log, ...(pushed === undefined ? {} : { storeSource: pushed }) });
-  } catch (error) {
-    if (!(error instanceof StartError)) throw error;
-    log.error(error.message);
-    return exitAfterFlush(port, log, error.exitCode);
-  }
-  const { state, registry, reloader, grpc, decisionLog } = service;
+    return startChecks(settings, { log, ...(pushed === undefined ? {} : { storeSource: pushed }) });
+  });
   const send = (message: FromWorker): void => {
     if (port.connected) port.send?.(message);
   };
