@@ -22,4 +22,4 @@ server.on('stream', (stream) => {
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () =>
   console.log(`READY ${server.address().port}`),
 );
-process.on('SIGTERM', () => process.exit(0));
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -14,13 +14,15 @@
 //   alloc    JS heap bytes allocated per cache-hit call, whole server (--trace-gc-nvp), for the
 //            service and both floors, each alone
 //   workers  --workers 1 and 2, unpinned, h2load on core 1: calls/s and calls per server CPU second
+//   connect  @connectrpc/connect-node's constant-answer floor against the node:http2 floor, at the
+//            same time (only when CONNECT_DIR points to an install of it; not in the default run)
 //
 // Usage: node bench/load.mjs [--quick] [--only hit,latency,...] [--cli path/to/cli.js]
 // (needs `npm run build` and h2load; --cli measures another build of the service, e.g. an older one)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServe } from '../kit/serve.mjs';
 import { CHECK_METHOD as PATH } from '../kit/wire.mjs';
@@ -33,7 +35,7 @@ const ROOT = join(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : undefined;
-const wants = (mode) => only === undefined || only.has(mode);
+const wants = (mode) => (only === undefined ? mode !== 'connect' : only.has(mode));
 const D = quick ? 3 : 8; // seconds per measured run
 const ROUNDS = quick ? 1 : 5;
 const RSS_REQUESTS = quick ? 100_000 : 1_000_000;
@@ -266,6 +268,8 @@ try {
       );
     const cpu = [cpuSeconds(service.pid) - c0[0], cpuSeconds(against.pid) - c0[1]];
     return {
+      // The machine's 1-minute load average when the pair ended: other processes share it.
+      load: round(loadavg()[0]),
       service: {
         rps: Math.round(s.rps),
         ...vs,
@@ -315,6 +319,44 @@ try {
       h2_target: 0.85,
     };
     console.log(JSON.stringify({ hit: results.hit }));
+  }
+
+  if (wants('connect')) {
+    // The candidate transport: @connectrpc/connect-node's constant-answer floor against the
+    // node:http2 floor, at the same time on core 0 (installed outside the repository, see
+    // bench/connect-floor-server.mjs).
+    if (process.env.CONNECT_DIR === undefined) {
+      console.log('connect: SKIPPED: set CONNECT_DIR (see bench/connect-floor-server.mjs)');
+    } else {
+      const candidate = await startFloor('bench/connect-floor-server.mjs');
+      const answer = await call(candidate.port, allowBody);
+      if (answer.status !== '0' || !answer.body.equals(fa.body))
+        throw new Error('connect floor preflight failed');
+      const rounds = [];
+      await Promise.all([
+        h2load(candidate.port, allowFrame, { seconds: 3 }),
+        h2load(h2Floor.port, allowFrame, { seconds: 3 }),
+      ]);
+      for (let r = 0; r < ROUNDS; r++) {
+        const [c, h] = await Promise.all([
+          h2load(candidate.port, allowFrame, { seconds: D }),
+          h2load(h2Floor.port, allowFrame, { seconds: D }),
+        ]);
+        const vc = verify(c, okFloor);
+        const vh = verify(h, okFloor);
+        if (vc.errors || vc.non_ok || vh.errors || vh.non_ok)
+          problems.push(`connect-${r}: connect ${JSON.stringify(vc)}, floor ${JSON.stringify(vh)}`);
+        rounds.push({
+          load: round(loadavg()[0]),
+          connect_rps: Math.round(c.rps),
+          h2_floor_rps: Math.round(h.rps),
+        });
+      }
+      const ratios = rounds.map((x) => x.connect_rps / x.h2_floor_rps);
+      results.connect = { rounds, ratio: round(median(ratios), 3), ratios: ratios.map((x) => round(x, 3)) };
+      console.log(JSON.stringify({ connect: results.connect }));
+      await stopProcess(candidate);
+    }
   }
 
   if (wants('latency')) {

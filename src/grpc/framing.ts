@@ -16,6 +16,32 @@ export function frameMessage(message: Buffer): Buffer {
   return framed;
 }
 
+/** Framed answers kept, by the identity of the message buffer. */
+const FRAMED_SLOTS = 8;
+
+/**
+ * Frames messages, keeping the last few framed: handlers answer with shared constant buffers (one
+ * per decision), so the same message is framed once, not copied into a new buffer every call.
+ * Keyed by the buffer object itself, which is why a message must not change once answered.
+ */
+export class FramedMessages {
+  readonly #messages: (Buffer | undefined)[] = new Array<Buffer | undefined>(FRAMED_SLOTS).fill(undefined);
+  readonly #framed: Buffer[] = new Array<Buffer>(FRAMED_SLOTS);
+  #next = 0;
+
+  framed(message: Buffer): Buffer {
+    for (let i = 0; i < FRAMED_SLOTS; i++) {
+      if (this.#messages[i] === message) return this.#framed[i] as Buffer;
+    }
+    const framed = frameMessage(message);
+    const slot = this.#next;
+    this.#next = (slot + 1) % FRAMED_SLOTS;
+    this.#messages[slot] = message;
+    this.#framed[slot] = framed;
+    return framed;
+  }
+}
+
 /** What a finished body held: its message, or why it is refused. */
 export type ReadResult = Buffer | GrpcFailure;
 
@@ -52,6 +78,14 @@ export class UnaryBodyReader {
   }
 
   finish(): ReadResult {
+    const result = this.#read();
+    // The body is handed over once: the reader, which lives as long as its stream, keeps none of it.
+    this.#first = undefined;
+    this.#chunks = undefined;
+    return result;
+  }
+
+  #read(): ReadResult {
     if (this.#bytes === 0) return new GrpcFailure(GRPC_STATUS.INTERNAL, 'request has no message');
     const body = this.#body();
     if (body.length < PREFIX_BYTES)

@@ -14,10 +14,13 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { frameMessage, UnaryBodyReader } from './framing.js';
+import { FramedMessages, frameMessage, UnaryBodyReader } from './framing.js';
 import { GRPC_STATUS, GrpcFailure, type GrpcStatusCode, percentEncode } from './status.js';
 
-/** Answers a unary call: the response message, or a failure. */
+/**
+ * Answers a unary call: the response message, or a failure. The transport keeps recent answers
+ * framed by buffer identity, so a message buffer must not change once returned.
+ */
 export type UnaryHandler = (request: Buffer, headers: IncomingHttpHeaders) => Buffer | GrpcFailure;
 
 /** The response side of a server-streaming call. */
@@ -67,10 +70,12 @@ const {
   NGHTTP2_CANCEL,
 } = constants;
 
-// node:http2 copies header objects it is given, so these are shared by every call.
+// node:http2 copies header objects it is given, so these are shared by every call. No `date`
+// header: gRPC does not use it, and it would be one more header to build and encode per call.
 const RESPONSE_HEADERS = { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' };
 const OK_TRAILERS = { 'grpc-status': '0' };
-const ANSWER_OPTIONS = { waitForTrailers: true };
+const ANSWER_OPTIONS = { waitForTrailers: true, sendDate: false };
+const TRAILERS_ONLY_OPTIONS = { endStream: true, sendDate: false };
 
 function trailersOnly(stream: ServerHttp2Stream, code: GrpcStatusCode, details: string): void {
   if (stream.destroyed || stream.closed) return;
@@ -81,7 +86,7 @@ function trailersOnly(stream: ServerHttp2Stream, code: GrpcStatusCode, details: 
   }
   stream.respond(
     { ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': percentEncode(details) },
-    { endStream: true },
+    TRAILERS_ONLY_OPTIONS,
   );
   // The client may still be sending a body nobody will read: tell it to stop (RST_STREAM NO_ERROR).
   if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
@@ -91,15 +96,16 @@ function fail(stream: ServerHttp2Stream, failure: GrpcFailure): void {
   trailersOnly(stream, failure.code, failure.details);
 }
 
+// 'wantTrailers' fires once per stream: a plain listener, no once() wrapper to allocate.
 function sendOkTrailers(this: ServerHttp2Stream): void {
   if (!this.destroyed) this.sendTrailers(OK_TRAILERS);
 }
 
-function answer(stream: ServerHttp2Stream, message: Buffer): void {
+function answer(stream: ServerHttp2Stream, framed: Buffer): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond(RESPONSE_HEADERS, ANSWER_OPTIONS);
-  stream.once('wantTrailers', sendOkTrailers);
-  stream.end(frameMessage(message));
+  stream.on('wantTrailers', sendOkTrailers);
+  stream.end(framed);
 }
 
 function ignore(): void {}
@@ -128,6 +134,83 @@ function refusedByHeaders(headers: IncomingHttpHeaders): GrpcFailure | undefined
   return undefined;
 }
 
+const CALL = Symbol('call');
+const NO_HEADERS: IncomingHttpHeaders = {};
+/** A stream with its call attached: the listeners below are shared by every stream. */
+type CallStream = ServerHttp2Stream & { [CALL]: Call };
+
+/** One call in progress: where it is routed, and its request body as it arrives. */
+class Call extends UnaryBodyReader {
+  /** Answered or refused: later chunks and the end of the body are ignored. */
+  done = false;
+
+  constructor(
+    readonly dispatcher: Dispatcher,
+    readonly route: Route,
+    readonly path: string,
+    /** Until the handler runs; then dropped, as the stream outlives the call by a few turns. */
+    public headers: IncomingHttpHeaders,
+    maxRequestBytes: number,
+  ) {
+    super(maxRequestBytes);
+  }
+}
+
+function onCallData(this: CallStream, chunk: Buffer): void {
+  const call = this[CALL];
+  if (call.done) return;
+  const failure = call.push(chunk);
+  if (failure === undefined) return;
+  call.done = true;
+  call.dispatcher.refuse(
+    this,
+    call.path,
+    failure.code === GRPC_STATUS.RESOURCE_EXHAUSTED ? 'oversized' : 'malformed',
+    failure,
+  );
+}
+
+function onCallEnd(this: CallStream): void {
+  const call = this[CALL];
+  if (call.done) return;
+  call.done = true;
+  call.dispatcher.run(this, call);
+}
+
+/** Runs a call's handler once its request is in, and answers. */
+class Dispatcher {
+  readonly #framed = new FramedMessages();
+
+  constructor(private readonly options: GrpcTransportOptions) {}
+
+  refuse(stream: ServerHttp2Stream, path: string, refusal: Refusal, failure: GrpcFailure): void {
+    this.options.onRefusal?.(refusal, path);
+    fail(stream, failure);
+  }
+
+  run(stream: ServerHttp2Stream, call: Call): void {
+    const request = call.finish();
+    if (request instanceof GrpcFailure) {
+      this.refuse(stream, call.path, 'malformed', request);
+      return;
+    }
+    const { route, headers } = call;
+    call.headers = NO_HEADERS;
+    try {
+      if (route.kind === 'unary') {
+        const reply = route.handle(request, headers);
+        if (reply instanceof GrpcFailure) fail(stream, reply);
+        else answer(stream, this.#framed.framed(reply));
+      } else {
+        route.handle(request, serverStream(stream));
+      }
+    } catch (error) {
+      this.options.onHandlerError?.(error, call.path);
+      trailersOnly(stream, GRPC_STATUS.INTERNAL, 'the server failed to answer');
+    }
+  }
+}
+
 export function createGrpcTransport(options: GrpcTransportOptions): GrpcTransport {
   const { routes, maxRequestBytes, onRefusal } = options;
   const settings = { maxConcurrentStreams: options.maxConcurrentStreams };
@@ -153,6 +236,7 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
   // A TLS handshake that fails (no or a wrong client certificate) ends that connection only.
   server.on('tlsClientError', ignore);
 
+  const dispatcher = new Dispatcher(options);
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
     // A client's reset or a broken connection ends the stream with an error: that call only.
     stream.on('error', ignore);
@@ -169,38 +253,9 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
       fail(stream, refused);
       return;
     }
-    const reader = new UnaryBodyReader(maxRequestBytes);
-    let done = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (done) return;
-      const failure = reader.push(chunk);
-      if (failure === undefined) return;
-      done = true;
-      onRefusal?.(failure.code === GRPC_STATUS.RESOURCE_EXHAUSTED ? 'oversized' : 'malformed', path);
-      fail(stream, failure);
-    });
-    stream.on('end', () => {
-      if (done) return;
-      done = true;
-      const request = reader.finish();
-      if (request instanceof GrpcFailure) {
-        onRefusal?.('malformed', path);
-        fail(stream, request);
-        return;
-      }
-      try {
-        if (route.kind === 'unary') {
-          const reply = route.handle(request, headers);
-          if (reply instanceof GrpcFailure) fail(stream, reply);
-          else answer(stream, reply);
-        } else {
-          route.handle(request, serverStream(stream));
-        }
-      } catch (error) {
-        options.onHandlerError?.(error, path);
-        trailersOnly(stream, GRPC_STATUS.INTERNAL, 'the server failed to answer');
-      }
-    });
+    (stream as CallStream)[CALL] = new Call(dispatcher, route, path, headers, maxRequestBytes);
+    stream.on('data', onCallData);
+    stream.on('end', onCallEnd);
   };
   server.on('stream', onStream);
 

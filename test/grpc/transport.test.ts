@@ -99,8 +99,12 @@ function trailersOnly(answer: Answer): { status: string; message: string } {
 const refusals: Array<[Refusal, string]> = [];
 const watchers: ServerStream[] = [];
 
+/** Constant answers, more of them than the transport keeps framed. */
+const PICKS = Array.from({ length: 12 }, (_, i) => Buffer.from(`answer ${i}`));
+
 const routes = new Map<string, Route>([
   ['/test.Echo/Echo', { kind: 'unary', handle: (request) => request }],
+  ['/test.Echo/Pick', { kind: 'unary', handle: (request) => PICKS[request[0] ?? 0] as Buffer }],
   [
     '/test.Echo/Tags',
     { kind: 'unary', handle: (_request, headers) => Buffer.from(String(headers['x-tags'] ?? '')) },
@@ -168,7 +172,16 @@ describe('calls and refusals over TCP', () => {
     expect(answer.headers['content-type']).toBe('application/grpc');
     expect(answer.data).toEqual(frame(Buffer.from('hello')));
     expect(answer.trailers?.['grpc-status']).toBe('0');
+    expect(answer.headers.date).toBeUndefined();
     expect(refusals).toEqual([]);
+  });
+
+  it('answers each call with its own message while shared answers alternate', async () => {
+    const order = [...PICKS.keys(), ...PICKS.keys(), 3, 3, 11, 0, 11];
+    const answers = await Promise.all(
+      order.map((i) => call(session, '/test.Echo/Pick', frame(Buffer.from([i])))),
+    );
+    expect(answers.map((a) => a.messages)).toEqual(order.map((i) => [PICKS[i]]));
   });
 
   it('collects a message sent in many DATA chunks', async () => {
