@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOOPBACK_PORTS } from '../kit/serve.mjs';
 import { writeBenchPolicies } from './lib/policies.mjs';
 import { checkRequest, envoyUrlEncode, grpcFrame, pemOf, workloadCertificate } from './lib/wire.mjs';
 
@@ -49,16 +50,7 @@ writeFileSync(
 );
 
 const servers = {
-  service: [
-    CLI,
-    'serve',
-    '--policies',
-    policies,
-    '--grpc-address',
-    '127.0.0.1:0',
-    '--http-address',
-    '127.0.0.1:0',
-  ],
+  service: [CLI, 'serve', '--policies', policies, ...LOOPBACK_PORTS],
   'h2-floor': ['bench/h2-floor-server.mjs'],
   'grpc-js-floor': ['bench/floor-server.mjs'],
   transport: ['bench/transport-floor-server.mjs'],

@@ -20,6 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { LOOPBACK_PORTS } from '../kit/serve.mjs';
 import { cleanupOnExit } from './lib/cleanup.mjs';
 import { cpuSeconds, h2load, verify } from './lib/h2load.mjs';
 import { ANY_CLIENT, mtpYaml, writeBenchPolicies, ZONE_1 } from './lib/policies.mjs';
@@ -135,10 +136,7 @@ function startReplica(name, core, storeUrl = url) {
     storeUrl,
     '--policies',
     policies,
-    '--grpc-address',
-    '127.0.0.1:0',
-    '--http-address',
-    '127.0.0.1:0',
+    ...LOOPBACK_PORTS,
   ];
   const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);

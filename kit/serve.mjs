@@ -207,6 +207,14 @@ export function spawnServe(args, options = {}) {
  * @typedef {ServeProcess & { grpcTarget: string; grpcPort: number | undefined; httpPort: number }} StartedServe
  */
 
+/** `serve` flags for both listeners on loopback, each on a port the system picks. */
+export const LOOPBACK_PORTS = Object.freeze([
+  '--grpc-address',
+  '127.0.0.1:0',
+  '--http-address',
+  '127.0.0.1:0',
+]);
+
 /**
  * Spawns the CLI on ephemeral loopback ports and waits for both listening lines.
  * @param {readonly string[]} args
@@ -214,10 +222,7 @@ export function spawnServe(args, options = {}) {
  * @returns {Promise<StartedServe>}
  */
 export async function startServe(args, options = {}) {
-  const server = spawnServe(
-    ['--grpc-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0', ...args],
-    options,
-  );
+  const server = spawnServe([...LOOPBACK_PORTS, ...args], options);
   /** @type {(listener: string) => Promise<LogLine>} */
   const listening = (listener) =>
     server.waitForLog((l) => l.msg === 'listening' && l.listener === listener, options.timeoutMs);
