@@ -277,6 +277,7 @@ describe.skipIf(!haveBrowser)('operator console in Chromium', () => {
     expect(focused).toBe('Policies');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.url()).toMatch(/#\/policies$/);
-    expect(await page.locator('nav a[aria-current="page"]').innerText()).toBe('Policies');
+    // The page marks its link after the route changes: wait for the mark, not only the URL.
+    await expect.poll(() => page.locator('nav a[aria-current="page"]').innerText()).toBe('Policies');
   });
 });
