@@ -61,7 +61,7 @@ const POOL_SIZE = 4;
  * this replica at most one reload per interval (each reads everything committed by then), while
  * a lone write is still read at once. Bounds how late a write is served here (plus one reload).
  */
-export const SYNC_INTERVAL_MS = 100;
+export const SYNC_INTERVAL_MS = 150;
 
 export class PostgresStore implements ResourceStore, StoreSource {
   readonly mirror = new Mirror();
