@@ -49,19 +49,27 @@ export const TEXT_FIELD = {
   destinationPrincipal: 2,
   /** attributes.context_extensions["mtp.destination-tags"] */
   destinationTagsExtension: 3,
-  /** attributes.request.http.id */
-  httpId: 4,
-  /** attributes.request.http.method */
-  httpMethod: 5,
-  /** attributes.request.http.host */
-  httpHost: 6,
-  /** attributes.request.http.path */
-  httpPath: 7,
   /** attributes.tls_session.sni */
-  tlsSni: 8,
+  tlsSni: 4,
+  /** attributes.request.http.id */
+  httpId: 5,
+  /** attributes.request.http.method */
+  httpMethod: 6,
+  /** attributes.request.http.host */
+  httpHost: 7,
+  /** attributes.request.http.path */
+  httpPath: 8,
 } as const;
 export type TextField = (typeof TEXT_FIELD)[keyof typeof TEXT_FIELD];
 const TEXT_FIELD_COUNT = 9;
+/** The attributes.request.http fields: read lazily, and numbered last so one comparison tells them. */
+const HTTP_FIELDS = [
+  TEXT_FIELD.httpId,
+  TEXT_FIELD.httpMethod,
+  TEXT_FIELD.httpHost,
+  TEXT_FIELD.httpPath,
+] as const;
+const FIRST_HTTP_FIELD = TEXT_FIELD.httpId;
 
 /**
  * Where the fields mtp-authz reads lie in the bytes of one CheckRequest. Decoding checks the
@@ -81,19 +89,23 @@ export class CheckRequestView {
   readonly #destinations = new Spans();
   /** [start, end) of each attributes.request.http message, in order. */
   readonly #http = new Spans();
+  /** Whether the fields of #http have been read into #spans since the last decode. */
+  #httpRead = false;
   readonly #cursor = new Cursor();
 
   /**
    * Decodes `bytes` into this view, replacing what it held. Every message on the way to a field
-   * mtp-authz reads is checked; the HTTP headers (dozens per request, none of which the decision
-   * reads) are skipped whole, within their checked length. Throws MalformedMessageError on bytes
-   * that are not a CheckRequest.
+   * the decision reads is checked. attributes.request.http (the request line and dozens of
+   * headers, which only decision logs read) is skipped whole, within its checked length, and read
+   * when a log first asks for it (see #readHttp). Throws MalformedMessageError on bytes that are
+   * not a CheckRequest.
    */
   decode(bytes: Buffer): this {
     this.#bytes = bytes;
     this.#spans.fill(0);
     this.#destinations.clear();
     this.#http.clear();
+    this.#httpRead = false;
     const c = this.#cursor.reset(bytes);
     const end = bytes.length;
     while (c.pos < end) {
@@ -114,15 +126,39 @@ export class CheckRequestView {
   }
 
   has(field: TextField): boolean {
-    return this.#spans[2 * field] !== 0;
+    return this.#span(field, 0) !== 0;
   }
 
   start(field: TextField): number {
-    return this.#spans[2 * field] as number;
+    return this.#span(field, 0);
   }
 
   end(field: TextField): number {
-    return this.#spans[2 * field + 1] as number;
+    return this.#span(field, 1);
+  }
+
+  #span(field: TextField, side: 0 | 1): number {
+    if (field >= FIRST_HTTP_FIELD && !this.#httpRead) this.#readHttp();
+    return this.#spans[2 * field + side] as number;
+  }
+
+  /**
+   * Reads the request line fields out of the attributes.request.http messages decode() skipped.
+   * An HTTP message that does not decode was never part of the decision (the request was answered
+   * before anyone looked at it): its fields then read as absent, as broken headers do.
+   */
+  #readHttp(): void {
+    this.#httpRead = true;
+    const c = new Cursor().reset(this.#bytes);
+    try {
+      for (let i = 0; i < this.#http.count; i++) {
+        c.pos = this.#http.start(i);
+        httpRequest(c, this.#http.end(i), this);
+      }
+    } catch (error) {
+      if (!(error instanceof MalformedMessageError)) throw error;
+      for (const field of HTTP_FIELDS) this.setSpan(field, 0, 0);
+    }
   }
 
   /** The field as text ('' when absent). The certificate is ASCII: latin1 maps each byte to one character. */
@@ -346,9 +382,10 @@ function destination(c: Cursor, end: number, view: CheckRequestView): void {
 function request(c: Cursor, end: number, view: CheckRequestView): void {
   while (c.pos < end) {
     if (nextField(c, end) === 2 && c.wireType === WIRE_LEN) {
+      // http: located now, read only when asked for (CheckRequestView.#readHttp).
       const httpEnd = lengthEnd(c, end);
       view.addHttp(c.pos, httpEnd);
-      httpRequest(c, httpEnd, view);
+      c.pos = httpEnd;
     } else skip(c, end);
   }
   closeMessage(c, end);

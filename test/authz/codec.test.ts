@@ -180,6 +180,30 @@ describe('decodeCheckRequest', () => {
     expect(view.http).toEqual({ id: '', method: 'GET', host: '', path: '', requestId: '' });
   });
 
+  it('decides on a request whose HTTP message does not decode: only its request line reads as absent', () => {
+    // http { method: "GET", path: <length 9, one byte sent> }: the path overruns the http message.
+    const http = Buffer.concat([Buffer.from([0x12, 3]), Buffer.from('GET'), Buffer.from([0x22, 9, 0x2f])]);
+    const request = Buffer.concat([Buffer.from([0x12, http.length]), http]);
+    const source = Buffer.concat([Buffer.from([0x22, 20]), Buffer.from('spiffe://default/web')]);
+    const attributes = Buffer.concat([
+      Buffer.from([0x0a, source.length]),
+      source,
+      Buffer.from([0x22, request.length]),
+      request,
+    ]);
+    const view = decoded(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes]));
+    expect(view.sourcePrincipal).toBe('spiffe://default/web');
+    expect(view.http).toEqual({ id: '', method: '', host: '', path: '', requestId: '' });
+  });
+
+  it('still refuses an HTTP message that overruns the request holding it', () => {
+    const request = Buffer.from([0x12, 0x09, 0x12, 0x01]);
+    const attributes = Buffer.concat([Buffer.from([0x22, request.length]), request]);
+    expect(() =>
+      decodeCheckRequest(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes])),
+    ).toThrow(new MalformedMessageError('length exceeds the enclosing message'));
+  });
+
   it('reads the last x-request-id of repeated headers, as protobuf map decoding does', () => {
     const entry = (value: string) => {
       const body = Buffer.concat([
