@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { ServerStream } from '../grpc/server.js';
-import { GRPC_STATUS, GrpcFailure } from '../grpc/status.js';
+import { GRPC_STATUS, GrpcFailure, quoted } from '../grpc/status.js';
 import type { ServiceState } from './state.js';
 import {
   decodeHealthCheckRequest,
@@ -61,7 +61,7 @@ export function createHealthService(
     if (service === undefined) return MALFORMED;
     const status = statusOf(state, service);
     if (status === HEALTH_SERVING_STATUS.SERVICE_UNKNOWN) {
-      return new GrpcFailure(GRPC_STATUS.NOT_FOUND, `unknown service "${service}"`);
+      return new GrpcFailure(GRPC_STATUS.NOT_FOUND, `unknown service ${quoted(service)}`);
     }
     return encodeHealthCheckResponse(status);
   };

@@ -15,7 +15,7 @@ import http2, {
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { FramedMessages, frameMessage, UnaryBodyReader } from './framing.js';
-import { GRPC_STATUS, GrpcFailure, type GrpcStatusCode, percentEncode } from './status.js';
+import { GRPC_STATUS, GrpcFailure, type GrpcStatusCode, percentEncode, quoted } from './status.js';
 
 /**
  * Answers a unary call: the response message, or a failure. The transport keeps recent answers
@@ -109,11 +109,6 @@ function answer(stream: ServerHttp2Stream, framed: Buffer): void {
 }
 
 function ignore(): void {}
-
-/** A client's header value quoted back in a message: bounded, whatever the client sent. */
-function quoted(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
-}
 
 /** Why a call's headers alone refuse it, or undefined. */
 function refusedByHeaders(headers: IncomingHttpHeaders): GrpcFailure | undefined {

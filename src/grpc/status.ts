@@ -34,3 +34,8 @@ export function percentEncode(message: string): string {
   }
   return out;
 }
+
+/** Client-sent text quoted back in a message: JSON-quoted, at most 64 characters of it, whatever was sent. */
+export function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}

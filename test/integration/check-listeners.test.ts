@@ -142,6 +142,14 @@ describe('grpc.health.v1', () => {
     const { client } = await startConnected(SET);
     const error = await grpcError(client.health('envoy.service.ratelimit.v3.RateLimitService'));
     expect(error.code).toBe(grpc.status.NOT_FOUND);
+    expect(error.details).toBe('unknown service "envoy.service.ratelimit.v3.RateLimitService"');
+  });
+
+  it('quotes at most 64 characters of an unknown service name back', async () => {
+    const { client } = await startConnected(SET);
+    const error = await grpcError(client.health(`${'x'.repeat(64)}${'y'.repeat(2000)}`));
+    expect(error.code).toBe(grpc.status.NOT_FOUND);
+    expect(error.details).toBe(`unknown service "${'x'.repeat(64)}…"`);
   });
 
   it('reports NOT_SERVING and refuses Check before a policy set is loaded', async () => {
