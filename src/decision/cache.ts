@@ -81,6 +81,11 @@ export function cachedCertificateReader(
   if (max <= 0) return { read: parseBytes, size: () => 0 };
   const cache = new LRUCache<number, Remembered[]>({ max });
   const seen = new SeenBefore();
+  // The entry found or made last: a caller calling again, the common case, costs one byte
+  // comparison (no hash, no LRU lookup). Every LRU touch also makes its entry the last one, so
+  // the LRU order is the one it would be without this; and an identity depends on its
+  // certificate bytes alone, so the entry's answer is right for as long as it is kept.
+  let last: Remembered | undefined;
   return {
     read(bytes, start, end) {
       const length = end - start;
@@ -88,12 +93,17 @@ export function cachedCertificateReader(
         observer.lookup('identity', false);
         return parseBytes(bytes, start, end);
       }
+      if (last !== undefined && sameBytes(last.certificate, bytes, start, end)) {
+        observer.lookup('identity', true);
+        return last.client;
+      }
       const key = hashBytes(bytes, Math.max(start, end - BUCKET_TAIL_BYTES), end, length);
       const bucket = cache.get(key);
       if (bucket !== undefined) {
         for (const entry of bucket) {
           if (sameBytes(entry.certificate, bytes, start, end)) {
             observer.lookup('identity', true);
+            last = entry;
             return entry.client;
           }
         }
@@ -107,6 +117,7 @@ export function cachedCertificateReader(
         if (bucket.length >= BUCKET_ENTRIES) bucket.shift();
         bucket.push(remembered);
       }
+      last = remembered;
       return client;
     },
     size: () => cache.size,
