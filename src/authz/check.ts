@@ -51,15 +51,17 @@ export function createCheckHandler(
       const started = performance.now();
       const snapshot = state.current;
       if (snapshot === undefined) return { ok: false, code: 'unavailable', message: 'no policy set loaded' };
+      let destination: Destination | undefined;
       try {
         view.decode(request);
+        // A destination not seen before is checked here, as the resolver reads it.
+        destination = destinations.resolve(view, tagsMetadata);
       } catch (error) {
         if (error instanceof MalformedMessageError) {
           return { ok: false, code: 'malformed', message: `malformed CheckRequest: ${error.message}` };
         }
         throw error;
       }
-      const destination = destinations.resolve(view, tagsMetadata);
       const client = clientOf(view, readCertificate);
       const decision = decisions.decide(snapshot.table, destination, client);
       const response = responses.answer(decision, view.isHttp);

@@ -10,6 +10,7 @@ import {
   encodeStringStruct,
   HEALTH_SERVING_STATUS,
   MalformedMessageError,
+  TEXT_FIELD,
 } from '../../src/authz/codec.js';
 import {
   decodeCheckResponse,
@@ -160,7 +161,19 @@ describe('decodeCheckRequest', () => {
         expect(error).toBeInstanceOf(MalformedMessageError);
         continue;
       }
-      // Whatever decoded, every field of it can be read without an exception.
+      // The destination, checked when first read, refuses the same way, and again when read again.
+      let destinationError: unknown;
+      try {
+        view.destinationLabels();
+      } catch (error) {
+        destinationError = error;
+      }
+      if (destinationError !== undefined) {
+        expect(destinationError).toBeInstanceOf(MalformedMessageError);
+        expect(() => view.text(TEXT_FIELD.destinationPrincipal)).toThrow(MalformedMessageError);
+        continue;
+      }
+      // Otherwise every field of it can be read without an exception.
       expect(() => plain(view)).not.toThrow();
     }
   });
@@ -199,6 +212,27 @@ describe('decodeCheckRequest', () => {
   it('still refuses an HTTP message that overruns the request holding it', () => {
     const request = Buffer.from([0x12, 0x09, 0x12, 0x01]);
     const attributes = Buffer.concat([Buffer.from([0x22, request.length]), request]);
+    expect(() =>
+      decodeCheckRequest(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes])),
+    ).toThrow(new MalformedMessageError('length exceeds the enclosing message'));
+  });
+
+  it('checks the destination when it is first read: a broken label throws then, every time', () => {
+    // destination { principal: "spiffe://d/b", labels: { <key of length 9, one byte sent> } }
+    const principal = Buffer.concat([Buffer.from([0x22, 12]), Buffer.from('spiffe://d/b')]);
+    const brokenLabel = Buffer.from([0x1a, 0x03, 0x0a, 0x09, 0x41]);
+    const destination = Buffer.concat([principal, brokenLabel]);
+    const attributes = Buffer.concat([Buffer.from([0x12, destination.length]), destination]);
+    const view = decodeCheckRequest(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes]));
+    expect(view.destinationCount).toBe(1);
+    const broken = new MalformedMessageError('length exceeds the enclosing message');
+    expect(() => view.text(TEXT_FIELD.destinationPrincipal)).toThrow(broken);
+    expect(() => view.destinationLabels()).toThrow(broken);
+    expect(() => view.has(TEXT_FIELD.destinationPrincipal)).toThrow(broken);
+  });
+
+  it('still refuses a destination that overruns the attributes holding it when decoding', () => {
+    const attributes = Buffer.from([0x12, 0x09, 0x22, 0x01]);
     expect(() =>
       decodeCheckRequest(Buffer.concat([Buffer.from([0x0a, attributes.length]), attributes])),
     ).toThrow(new MalformedMessageError('length exceeds the enclosing message'));

@@ -50,6 +50,20 @@ interface RawAnswer {
   data: Buffer;
 }
 
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  for (; value >= 0x80; value = Math.floor(value / 128)) bytes.push((value % 128) | 0x80);
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+/** The length of the varint at bytes[at]. */
+function varintLength(bytes: Buffer, at: number): number {
+  let n = 1;
+  while ((bytes[at + n - 1] as number) >= 0x80) n++;
+  return n;
+}
+
 function frame(message: Buffer, options: { compressed?: boolean; announce?: number } = {}): Buffer {
   const header = Buffer.alloc(5);
   header[0] = options.compressed ? 1 : 0;
@@ -98,6 +112,24 @@ describe('malformed gRPC framing (raw HTTP/2)', () => {
     const answer = await rawCall(frame(Buffer.from([0x0a, 0x05, 0x01])));
     expect(answer).toMatchObject({ status: 200, grpcStatus: String(grpc.status.INVALID_ARGUMENT) });
     expect(answer.grpcMessage).toContain('malformed CheckRequest');
+  });
+
+  it('refuses a destination whose labels do not decode with INVALID_ARGUMENT, every time it comes', async () => {
+    // attributes { source { certificate }, destination { principal, labels: { <key overruns> } } }
+    const request = encodeCheckRequest({ source: { certificate: WEB.urlEncoded } });
+    const attributes = request.subarray(1 + varintLength(request, 1)); // the attributes' fields
+    const principal = Buffer.concat([Buffer.from([0x22, 24]), Buffer.from('spiffe://default/backend')]);
+    const destination = Buffer.concat([principal, Buffer.from([0x1a, 0x03, 0x0a, 0x09, 0x41])]);
+    const body = Buffer.concat([attributes, Buffer.from([0x12, destination.length]), destination]);
+    const bytes = Buffer.concat([Buffer.from([0x0a]), varint(body.length), body]);
+    for (let i = 0; i < 2; i++) {
+      const answer = await rawCall(frame(bytes));
+      expect(answer).toMatchObject({
+        status: 200,
+        grpcStatus: String(grpc.status.INVALID_ARGUMENT),
+        grpcMessage: 'malformed CheckRequest: length exceeds the enclosing message',
+      });
+    }
   });
 
   it('refuses a frame shorter than it announces', async () => {
