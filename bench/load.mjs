@@ -234,7 +234,9 @@ const problems = [];
 const cleanup = cleanupOnExit(children, dir);
 
 try {
-  const service = await startService(['--log-level', 'info']);
+  // The storm rewrites a file every 200 ms: with the default stability window (1 s) such a file is
+  // never read until it stops changing, by design, and the storm would measure no reload at all.
+  const service = await startService(['--log-level', 'info', '--reload-stability-window', '0s']);
   const floor = await startFloor();
   const h2Floor = await startFloor(H2_FLOOR);
 
