@@ -4,8 +4,7 @@
  * exactly where its length said) and recording where fields lie in a FieldSink. Nothing is
  * decoded into strings here. Malformed input throws MalformedMessageError.
  */
-import { WIRE_LEN } from './encode.js';
-import { closeMessage, type Cursor, lengthEnd, nextField, skip } from './wire-read.js';
+import { closeMessage, type Cursor, lengthEnd, nextLenField, skip } from './wire-read.js';
 
 /**
  * The single-valued string fields a CheckRequest view locates. Protobuf's rule applies: when a
@@ -54,6 +53,17 @@ export interface FieldSink {
   addHttp(start: number, end: number): void;
 }
 
+/**
+ * Moves past a length-delimited field's bytes and returns where they start (they end at the new
+ * `c.pos`): for a message located now and read later.
+ */
+function stepOver(c: Cursor, limit: number): number {
+  const end = lengthEnd(c, limit);
+  const start = c.pos;
+  c.pos = end;
+  return start;
+}
+
 /** A string field: records where its bytes lie and moves past them. */
 function span(c: Cursor, limit: number, sink: FieldSink, field: TextField): void {
   const end = lengthEnd(c, limit);
@@ -69,9 +79,8 @@ export function mapEntry(c: Cursor, limit: number): void {
   const end = lengthEnd(c, limit);
   c.keyStart = c.keyEnd = c.pos;
   c.valueStart = c.valueEnd = -1;
-  while (c.pos < end) {
-    const field = nextField(c, end);
-    if (c.wireType === WIRE_LEN && (field === 1 || field === 2)) {
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    if (field === 1 || field === 2) {
       const fieldEnd = lengthEnd(c, end);
       if (field === 1) {
         c.keyStart = c.pos;
@@ -101,30 +110,21 @@ function entryValue(c: Cursor, sink: FieldSink, field: TextField): void {
 
 /** A CheckRequest: attributes = 1. */
 export function walkCheckRequest(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    if (nextField(c, end) === 1 && c.wireType === WIRE_LEN) attributeContext(c, lengthEnd(c, end), sink);
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    if (field === 1) attributeContext(c, lengthEnd(c, end), sink);
     else skip(c, end);
   }
 }
 
 function attributeContext(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    const field = nextField(c, end);
-    if (c.wireType !== WIRE_LEN) {
-      skip(c, end);
-      continue;
-    }
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
     switch (field) {
       case 1: // source
         source(c, lengthEnd(c, end), sink);
         break;
-      case 2: {
-        // destination: located now, checked when first read (walkDestination)
-        const destinationEnd = lengthEnd(c, end);
-        sink.addDestination(c.pos, destinationEnd);
-        c.pos = destinationEnd;
+      case 2: // destination: located now, checked when first read (walkDestination)
+        sink.addDestination(stepOver(c, end), c.pos);
         break;
-      }
       case 4: // request
         request(c, lengthEnd(c, end), sink);
         break;
@@ -143,18 +143,17 @@ function attributeContext(c: Cursor, end: number, sink: FieldSink): void {
 }
 
 function tlsSession(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    if (nextField(c, end) === 1 && c.wireType === WIRE_LEN) span(c, end, sink, TEXT_FIELD.tlsSni);
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    if (field === 1) span(c, end, sink, TEXT_FIELD.tlsSni);
     else skip(c, end);
   }
   closeMessage(c, end);
 }
 
 function source(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    const field = nextField(c, end);
-    if (c.wireType === WIRE_LEN && field === 4) span(c, end, sink, TEXT_FIELD.sourcePrincipal);
-    else if (c.wireType === WIRE_LEN && field === 5) span(c, end, sink, TEXT_FIELD.sourceCertificate);
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    if (field === 4) span(c, end, sink, TEXT_FIELD.sourcePrincipal);
+    else if (field === 5) span(c, end, sink, TEXT_FIELD.sourceCertificate);
     else skip(c, end);
   }
   closeMessage(c, end);
@@ -162,35 +161,26 @@ function source(c: Cursor, end: number, sink: FieldSink): void {
 
 /** An attributes.destination message: its principal, and its labels checked. */
 export function walkDestination(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    const field = nextField(c, end);
-    if (c.wireType === WIRE_LEN && field === 4) span(c, end, sink, TEXT_FIELD.destinationPrincipal);
-    else if (c.wireType === WIRE_LEN && field === 3) mapEntry(c, end);
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    if (field === 4) span(c, end, sink, TEXT_FIELD.destinationPrincipal);
+    else if (field === 3) mapEntry(c, end);
     else skip(c, end);
   }
   closeMessage(c, end);
 }
 
 function request(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    if (nextField(c, end) === 2 && c.wireType === WIRE_LEN) {
-      // http: located now, read only when asked for (walkHttpRequest).
-      const httpEnd = lengthEnd(c, end);
-      sink.addHttp(c.pos, httpEnd);
-      c.pos = httpEnd;
-    } else skip(c, end);
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
+    // http: located now, read only when asked for (walkHttpRequest).
+    if (field === 2) sink.addHttp(stepOver(c, end), c.pos);
+    else skip(c, end);
   }
   closeMessage(c, end);
 }
 
 /** An attributes.request.http message: its request line. */
 export function walkHttpRequest(c: Cursor, end: number, sink: FieldSink): void {
-  while (c.pos < end) {
-    const field = nextField(c, end);
-    if (c.wireType !== WIRE_LEN) {
-      skip(c, end);
-      continue;
-    }
+  for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
     switch (field) {
       case 1:
         span(c, end, sink, TEXT_FIELD.httpId);

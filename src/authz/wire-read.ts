@@ -79,6 +79,20 @@ export function nextField(c: Cursor, limit: number): number {
   return field;
 }
 
+/**
+ * The number of the next length-delimited field before `end`, every other field skipped on the
+ * way; 0 once the message is read to `end` (field numbers start at 1). The walk reads only
+ * strings and messages, so this is the one loop head every walker shares.
+ */
+export function nextLenField(c: Cursor, end: number): number {
+  while (c.pos < end) {
+    const field = nextField(c, end);
+    if (c.wireType === WIRE_LEN) return field;
+    skip(c, end);
+  }
+  return 0;
+}
+
 /** Reads a length prefix and returns the end offset of the field it announces. */
 export function lengthEnd(c: Cursor, limit: number): number {
   const len = varint(c, limit);
