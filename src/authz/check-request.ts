@@ -22,8 +22,7 @@ import {
   walkDestination,
   walkHttpRequest,
 } from './check-request-walk.js';
-import { WIRE_LEN } from './encode.js';
-import { Cursor, EMPTY, MalformedMessageError, nextField, skip } from './wire-read.js';
+import { Cursor, EMPTY, MalformedMessageError, nextLenField, skip } from './wire-read.js';
 
 export { DESTINATION_TAGS_EXTENSION, TEXT_FIELD, type TextField } from './check-request-walk.js';
 
@@ -208,8 +207,8 @@ export class CheckRequestView implements FieldSink {
     for (let i = 0; i < spans.count; i++) {
       c.pos = spans.start(i);
       const end = spans.end(i);
-      while (c.pos < end) {
-        if (nextField(c, end) === field && c.wireType === WIRE_LEN) {
+      for (let next = nextLenField(c, end); next !== 0; next = nextLenField(c, end)) {
+        if (next === field) {
           mapEntry(c, end);
           visit(c);
         } else skip(c, end);

@@ -5,8 +5,7 @@
  * small pre-encoded pieces. Malformed input throws MalformedMessageError, nothing else.
  */
 
-import { WIRE_LEN } from './encode.js';
-import { Cursor, lengthEnd, nextField, skip } from './wire-read.js';
+import { Cursor, lengthEnd, nextLenField, skip } from './wire-read.js';
 
 export {
   CheckRequestView,
@@ -29,8 +28,8 @@ export { MalformedMessageError } from './wire-read.js';
 export function decodeHealthCheckRequest(bytes: Buffer): string {
   const c = new Cursor().reset(bytes);
   let service = '';
-  while (c.pos < bytes.length) {
-    if (nextField(c, bytes.length) === 1 && c.wireType === WIRE_LEN) {
+  for (let field = nextLenField(c, bytes.length); field !== 0; field = nextLenField(c, bytes.length)) {
+    if (field === 1) {
       const end = lengthEnd(c, bytes.length);
       service = c.text(c.pos, end);
       c.pos = end;
