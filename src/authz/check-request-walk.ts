@@ -178,25 +178,20 @@ function request(c: Cursor, end: number, sink: FieldSink): void {
   closeMessage(c, end);
 }
 
+/** attributes.request.http's field numbers, and the text field each is recorded as. */
+const HTTP_TEXT_FIELDS: ReadonlyMap<number, TextField> = new Map([
+  [1, TEXT_FIELD.httpId],
+  [2, TEXT_FIELD.httpMethod],
+  [4, TEXT_FIELD.httpPath],
+  [5, TEXT_FIELD.httpHost],
+]);
+
 /** An attributes.request.http message: its request line. */
 export function walkHttpRequest(c: Cursor, end: number, sink: FieldSink): void {
   for (let field = nextLenField(c, end); field !== 0; field = nextLenField(c, end)) {
-    switch (field) {
-      case 1:
-        span(c, end, sink, TEXT_FIELD.httpId);
-        break;
-      case 2:
-        span(c, end, sink, TEXT_FIELD.httpMethod);
-        break;
-      case 4:
-        span(c, end, sink, TEXT_FIELD.httpPath);
-        break;
-      case 5:
-        span(c, end, sink, TEXT_FIELD.httpHost);
-        break;
-      default:
-        skip(c, end);
-    }
+    const text = HTTP_TEXT_FIELDS.get(field);
+    if (text !== undefined) span(c, end, sink, text);
+    else skip(c, end);
   }
   closeMessage(c, end);
 }
